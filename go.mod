@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/bougou/go-ipmi v0.9.1
+	github.com/stmcginnis/gofish v0.26.0
 	golang.org/x/sys v0.48.0
 )
 

@@ -27,6 +27,9 @@ var (
 	// ErrUnsupported: the BMC or driver cannot do what was asked (the manual
 	// driver cannot read state; a BMC without PXE override). Never retried.
 	ErrUnsupported = errors.New("not supported by this BMC")
+	// ErrRejected: the BMC understood the request and refused it (HTTP 400,
+	// 405, 409 from Redfish). Never retried.
+	ErrRejected = errors.New("BMC rejected the request")
 	// ErrNeverTransitioned: the action was accepted but the BMC never
 	// reported the target state before the verification deadline.
 	ErrNeverTransitioned = errors.New("BMC never transitioned")
@@ -64,7 +67,7 @@ func Retryable(err error) bool {
 		return false
 	}
 	switch {
-	case errors.Is(err, ErrAuth), errors.Is(err, ErrConfig), errors.Is(err, ErrUnsupported),
+	case errors.Is(err, ErrAuth), errors.Is(err, ErrConfig), errors.Is(err, ErrUnsupported), errors.Is(err, ErrRejected),
 		errors.Is(err, ErrUnknownDriver), errors.Is(err, context.Canceled):
 		return false
 	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrTimeout), errors.Is(err, ErrBusy),

@@ -90,9 +90,10 @@ func (m *Machine) LastBoot() Boot {
 	return m.lastBoot
 }
 
-// OnPowerOn registers fn to run (in its own goroutine-free call, outside
-// the machine's lock) every time the machine powers on, with the boot device
-// it boots from.
+// OnPowerOn registers fn to run every time the machine powers on, with the
+// boot device it boots from. fn runs synchronously on the BMC's request path
+// (outside the machine's lock): it must not block or call back into the BMC;
+// start a goroutine for anything slow.
 func (m *Machine) OnPowerOn(fn func(Boot)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
