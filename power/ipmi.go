@@ -355,7 +355,18 @@ func (d *IPMI) classify(err error) error {
 	if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(err.Error(), client.ErrRAKPAuthentication.Error()) {
 		return fmt.Errorf("%w: %v; check the password and kg parameters", ErrAuth, err)
 	}
-	return classifyNetErr(err)
+	if err := classifyNetErr(err); Retryable(err) {
+		return err
+	}
+	// go-ipmi reports unanswered UDP exchanges as text.
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "deadline") || strings.Contains(msg, "timeout"):
+		return fmt.Errorf("%w: no answer from %s: %v", ErrTimeout, d.name, err)
+	case strings.Contains(msg, "connection refused"):
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, d.name, err)
+	}
+	return err
 }
 
 // isIPMICompletion reports whether the BMC answered with a non-zero
