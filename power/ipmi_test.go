@@ -3,6 +3,7 @@ package power_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,69 @@ func TestIPMIBadCredentialsIsAuthError(t *testing.T) {
 	_, err := d.PowerState(ctx)
 	if !errors.Is(err, power.ErrAuth) || power.Retryable(err) {
 		t.Fatalf("err = %v; want a non-retryable ErrAuth", err)
+	}
+}
+
+func TestIPMIKG(t *testing.T) {
+	kg := []byte("0123456789abcdefghij")
+	sim := startIPMISim(t, powersim.WithIPMIKG(kg))
+	ctx := ctxT(t)
+	if st, err := openIPMI(t, sim, map[string]string{"kg": "303132333435363738396162636465666768696a"}).PowerState(ctx); err != nil || st != power.Off {
+		t.Fatalf("two-key login: %v, %v", st, err)
+	}
+	_, err := openIPMI(t, sim, map[string]string{"kg": "ffff"}).PowerState(ctx)
+	if err == nil {
+		t.Fatal("wrong K_g accepted")
+	}
+}
+
+func TestIPMICipherSuiteFallback(t *testing.T) {
+	sim := startIPMISim(t, powersim.WithIPMICipherSuites(3))
+	if st, err := openIPMI(t, sim, nil).PowerState(ctxT(t)); err != nil || st != power.Off {
+		t.Fatalf("default preference 17,3 against a suite-3-only BMC: %v, %v", st, err)
+	}
+	_, err := openIPMI(t, sim, map[string]string{"cipher_suites": "17"}).PowerState(ctxT(t))
+	if !errors.Is(err, power.ErrConfig) || !strings.Contains(err.Error(), "cipher_suites") {
+		t.Fatalf("suite 17 only: err = %v; want ErrConfig naming cipher_suites", err)
+	}
+}
+
+func TestIPMISessionExhaustionIsBusy(t *testing.T) {
+	sim := startIPMISim(t)
+	sim.SetFaults(powersim.Faults{SessionsExhausted: true})
+	_, err := openIPMI(t, sim, nil).PowerState(ctxT(t))
+	if !errors.Is(err, power.ErrBusy) || !power.Retryable(err) {
+		t.Fatalf("err = %v; want retryable ErrBusy", err)
+	}
+	sim.SetFaults(powersim.Faults{})
+	if _, err := openIPMI(t, sim, nil).PowerState(ctxT(t)); err != nil {
+		t.Fatalf("after sessions freed: %v", err)
+	}
+}
+
+func TestIPMIReconnectsAfterBMCRestart(t *testing.T) {
+	sim := startIPMISim(t)
+	addr := sim.Addr()
+	d := openIPMI(t, sim, nil)
+	ctx := ctxT(t)
+	if _, err := d.PowerState(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The BMC restarts on the same port and forgets the session.
+	_ = sim.Close()
+	sim2 := startIPMISim(t, powersim.WithIPMIAddr(addr))
+	sim2.SetPoweredOn(true)
+	st, err := d.PowerState(ctx)
+	if err != nil || st != power.On {
+		t.Fatalf("after restart: %v, %v; want the driver to open a new session", st, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil { // a second Close must not panic
+		t.Fatal(err)
+	}
+	if _, err := d.PowerState(ctx); !errors.Is(err, power.ErrConfig) {
+		t.Fatalf("use after Close: %v", err)
 	}
 }
