@@ -1,3 +1,0 @@
-package power
-
-func WebhookDriverInfo() DriverInfo { return DriverInfo{Name: "webhook"} }
