@@ -375,6 +375,18 @@ func (d *Redfish) connect(ctx context.Context) (*gofish.APIClient, error) {
 	if err == nil {
 		return c, nil
 	}
+	var se *schemas.Error
+	if !d.basic && errors.As(err, &se) && (se.HTTPReturnedStatusCode == http.StatusNotFound ||
+		se.HTTPReturnedStatusCode == http.StatusMethodNotAllowed || se.HTTPReturnedStatusCode == http.StatusNotImplemented) {
+		// Some services (emulators, older firmware) have no session
+		// support: use basic authentication rather than fail.
+		cfg.BasicAuth = true
+		if c, berr := gofish.ConnectContext(ctx, cfg); berr == nil {
+			d.log.Warn("BMC refused session login; using basic authentication", "err", err)
+			return c, nil
+		}
+		return nil, d.classify(err)
+	}
 	if d.basic || !strings.Contains(err.Error(), "no target provided") {
 		return nil, d.classify(err)
 	}

@@ -213,3 +213,15 @@ func TestRedfishSessionExhaustionIsRetryable(t *testing.T) {
 		t.Fatalf("err = %v; want retryable ErrBusy", err)
 	}
 }
+
+func TestRedfishFallsBackToBasicWithoutSessions(t *testing.T) {
+	sim := startRedfishSim(t, powersim.WithRedfishNoSessions())
+	d := openRedfish(t, sim, nil)
+	if err := d.SetPower(ctxT(t), power.ActionOn); err != nil || !sim.PoweredOn() {
+		t.Fatalf("on without session support: %v", err)
+	}
+	_, err := openRedfish(t, sim, map[string]string{"password": "bad"}).PowerState(ctxT(t))
+	if !errors.Is(err, power.ErrAuth) && !errors.Is(err, power.ErrRejected) {
+		t.Fatalf("bad password without sessions: %v", err)
+	}
+}

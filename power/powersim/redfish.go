@@ -63,6 +63,7 @@ type rfQuirks struct {
 	rejectIfMatch  bool // any If-Match header fails with 412 (firmware with broken ETags)
 	requireIfMatch bool // PATCH without If-Match fails with 428
 	noSessionsLink bool // service root lacks Links.Sessions
+	noSessions     bool // session login answers 405: basic authentication only
 	vendor         string
 }
 
@@ -152,6 +153,12 @@ func WithRedfishRequireIfMatch() RedfishOption {
 // (older firmware); clients must find /redfish/v1/SessionService/Sessions.
 func WithRedfishNoSessionsLink() RedfishOption {
 	return func(c *redfishConfig) { c.quirks.noSessionsLink = true }
+}
+
+// WithRedfishNoSessions makes session login fail with 405 Method Not
+// Allowed, like services that only take basic authentication.
+func WithRedfishNoSessions() RedfishOption {
+	return func(c *redfishConfig) { c.quirks.noSessions = true }
 }
 
 // WithRedfishVendor sets the service root's Vendor.
@@ -520,6 +527,11 @@ func (s *RedfishBMC) serviceRoot() map[string]any {
 }
 
 func (s *RedfishBMC) createSession(w http.ResponseWriter, r *http.Request) {
+	if s.quirks.noSessions {
+		w.Header().Set("Allow", "GET")
+		rfError(w, http.StatusMethodNotAllowed, "Base.1.16.OperationNotAllowed", "Sessions are not supported; use basic authentication.")
+		return
+	}
 	var body struct {
 		UserName string
 		Password string
