@@ -66,6 +66,10 @@ func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false
+	}
 	switch {
 	case errors.Is(err, ErrAuth), errors.Is(err, ErrConfig), errors.Is(err, ErrUnsupported), errors.Is(err, ErrRejected),
 		errors.Is(err, ErrUnknownDriver), errors.Is(err, context.Canceled):
@@ -91,6 +95,10 @@ func classifyNetErr(err error) error {
 	}
 	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnreachable) {
 		return err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return fmt.Errorf("%w: host %q not found in DNS; check the BMC address", ErrConfig, dns.Name)
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||

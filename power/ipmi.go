@@ -66,6 +66,8 @@ func IPMIDriverInfo() DriverInfo {
 				Description: "BMC key K_g in hex for two-key login; empty for one-key login (the usual case)"},
 			{Name: "timeout", Type: TypeDuration, Default: "2s", Description: "wait for each IPMI reply before resending"},
 			{Name: "retransmits", Type: TypeInt, Default: "2", Min: 0, Max: 10, Description: "resends of an unanswered IPMI request"},
+			{Name: "idle_timeout", Type: TypeDuration, Default: "60s",
+				Description: "close the session after this long unused, freeing the BMC's session slot; 0s keeps it open until Close"},
 		},
 		New: func(p Params, env Env) (Driver, error) { return NewIPMI(p, env.Logger) },
 	}
@@ -89,9 +91,13 @@ type IPMI struct {
 	log     *slog.Logger
 	name    string
 
-	mu     sync.Mutex
-	sess   *ipmiSession
-	closed bool
+	idle time.Duration
+
+	mu      sync.Mutex
+	sess    *ipmiSession
+	closed  bool
+	lastUse time.Time
+	timer   *time.Timer
 }
 
 // ipmiSession guards a go-ipmi client's Close, which panics when repeated.
@@ -112,7 +118,7 @@ func NewIPMI(p Params, log *slog.Logger) (*IPMI, error) {
 	d := &IPMI{
 		host: p.String("host"), port: p.Int("port"), user: p.String("username"), pass: p.String("password"),
 		priv: ipmiPrivileges[p.String("privilege")], kg: p.Bytes("kg"),
-		timeout: p.Duration("timeout"), retrans: p.Int("retransmits"),
+		timeout: p.Duration("timeout"), retrans: p.Int("retransmits"), idle: p.Duration("idle_timeout"),
 	}
 	if d.port == 0 {
 		d.port = 623
@@ -212,6 +218,9 @@ func (d *IPMI) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
 	if d.sess != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
 		d.sess.close(ctx)
@@ -235,6 +244,7 @@ func (d *IPMI) do(ctx context.Context, what string, op func(context.Context, *cl
 	if d.closed {
 		return fmt.Errorf("%w: ipmi driver for %s is closed", ErrConfig, d.name)
 	}
+	defer d.touch()
 	for attempt := 0; ; attempt++ {
 		reused := d.sess != nil
 		if d.sess == nil {
@@ -262,6 +272,44 @@ func (d *IPMI) do(ctx context.Context, what string, op func(context.Context, *cl
 		}
 		d.log.Debug("reused IPMI session failed; opening a new one", "op", what, "err", err)
 	}
+}
+
+// touch records a use and arms the idle timer. d.mu must be held.
+func (d *IPMI) touch() {
+	d.lastUse = time.Now()
+	if d.idle <= 0 || d.sess == nil {
+		return
+	}
+	if d.timer == nil {
+		d.timer = time.AfterFunc(d.idle, d.closeIdle)
+	} else {
+		d.timer.Reset(d.idle)
+	}
+}
+
+// closeIdle ends a session nobody used for the idle timeout.
+func (d *IPMI) closeIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.sess == nil {
+		return
+	}
+	if wait := d.idle - time.Since(d.lastUse); wait > 0 {
+		d.timer.Reset(wait)
+		return
+	}
+	d.log.Debug("closing idle IPMI session", "idle", d.idle)
+	ctx, cancel := context.WithTimeout(context.Background(), d.timeout)
+	d.sess.close(ctx)
+	cancel()
+	d.sess = nil
+}
+
+// Connected reports whether the driver holds an open session.
+func (d *IPMI) Connected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sess != nil
 }
 
 func (d *IPMI) dropSession() {

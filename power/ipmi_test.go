@@ -163,3 +163,36 @@ func TestIPMIReconnectsAfterBMCRestart(t *testing.T) {
 		t.Fatalf("use after Close: %v", err)
 	}
 }
+
+func TestIPMIIdleSessionIsClosed(t *testing.T) {
+	sim := startIPMISim(t)
+	d := openIPMI(t, sim, map[string]string{"idle_timeout": "150ms"})
+	if _, err := d.PowerState(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if sim.Sessions() != 1 {
+		t.Fatalf("sessions = %d; want 1 while in use", sim.Sessions())
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for sim.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := sim.Sessions(); n != 0 || d.(*power.IPMI).Connected() {
+		t.Fatalf("idle session still open: BMC holds %d", n)
+	}
+	if st, err := d.PowerState(ctxT(t)); err != nil || st != power.Off {
+		t.Fatalf("after idle close: %v, %v", st, err)
+	}
+}
+
+func TestIPMIPrivilegeTooLowIsAuthError(t *testing.T) {
+	sim := startIPMISim(t)
+	d := openIPMI(t, sim, map[string]string{"privilege": "user"})
+	if _, err := d.PowerState(ctxT(t)); err != nil {
+		t.Fatalf("user privilege can read state: %v", err)
+	}
+	err := d.SetPower(ctxT(t), power.ActionOn)
+	if !errors.Is(err, power.ErrAuth) || !strings.Contains(err.Error(), "privilege") || sim.PoweredOn() {
+		t.Fatalf("power on with user privilege: %v (on=%v); want ErrAuth naming the privilege parameter", err, sim.PoweredOn())
+	}
+}

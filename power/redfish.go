@@ -217,6 +217,9 @@ func (d *Redfish) reset(sys *schemas.ComputerSystem, a Action) error {
 	if rt == "" {
 		return fmt.Errorf("%w: system %s allows ResetType %v, none of %v", ErrUnsupported, sys.ID, allowed, redfishResetTypes[a])
 	}
+	if !redfishHasReset(sys.RawData) {
+		return fmt.Errorf("%w: system %s has no #ComputerSystem.Reset action", ErrUnsupported, sys.ID)
+	}
 	sys.DisableEtagMatch(!d.ifMatch)
 	if _, err := sys.Reset(rt); err != nil {
 		return fmt.Errorf("ResetType %s: %w", rt, d.classify(err))
@@ -276,6 +279,11 @@ func (d *Redfish) SetBootDevice(ctx context.Context, b BootOverride) error {
 		if len(allowed) > 0 && !slices.Contains(allowed, redfishBootTargets[b.Device]) {
 			return fmt.Errorf("%w: system %s allows boot targets %v, not %s", ErrUnsupported, sys.ID, allowed, redfishBootTargets[b.Device])
 		}
+		if _, ok := boot["BootSourceOverrideMode"]; ok && sys.Boot.BootSourceOverrideMode == "" {
+			// Firmware without the property rejects the whole PATCH.
+			d.log.Debug("system has no BootSourceOverrideMode; leaving the boot mode to the firmware", "system", sys.ID)
+			delete(boot, "BootSourceOverrideMode")
+		}
 		return d.patchBoot(c, sys, boot)
 	})
 }
@@ -321,6 +329,18 @@ func (d *Redfish) patchBoot(c *gofish.APIClient, sys *schemas.ComputerSystem, bo
 		return fmt.Errorf("PATCH %s: %w; PATCH %s: %w", sys.ODataID, sysErr, settings, d.classify(err))
 	}
 	return nil
+}
+
+func redfishHasReset(raw []byte) bool {
+	var doc struct {
+		Actions struct {
+			Reset struct {
+				Target string `json:"target"`
+			} `json:"#ComputerSystem.Reset"`
+		}
+	}
+	_ = json.Unmarshal(raw, &doc)
+	return doc.Actions.Reset.Target != ""
 }
 
 func redfishSettingsURI(raw []byte) string {
@@ -396,6 +416,17 @@ func (d *Redfish) connect(ctx context.Context) (*gofish.APIClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	if token == "" {
+		// A session without a token (emulators answer 204 with only a
+		// Location): authenticate each request with basic instead.
+		d.deleteSession(loc, "")
+		cfg.BasicAuth = true
+		c, err = gofish.ConnectContext(ctx, cfg)
+		if err != nil {
+			return nil, d.classify(err)
+		}
+		return c, nil
+	}
 	cfg.Username, cfg.Password = "", ""
 	cfg.Session = &gofish.Session{ID: loc, Token: token}
 	c, err = gofish.ConnectContext(ctx, cfg)
@@ -424,9 +455,6 @@ func (d *Redfish) createSession(ctx context.Context) (token, location string, er
 		return "", "", d.classify(schemas.ConstructError(resp.StatusCode, payload))
 	}
 	token, location = resp.Header.Get("X-Auth-Token"), resp.Header.Get("Location")
-	if token == "" {
-		return "", "", fmt.Errorf("%w: session created at %s without an X-Auth-Token; set auth=basic", ErrUnsupported, dmtfSessionsURI)
-	}
 	if i := strings.Index(location, "/redfish/"); i > 0 {
 		location = location[i:]
 	}
@@ -443,7 +471,11 @@ func (d *Redfish) deleteSession(location, token string) {
 	if err != nil {
 		return
 	}
-	req.Header.Set("X-Auth-Token", token)
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	} else {
+		req.SetBasicAuth(d.user, d.pass)
+	}
 	if resp, err := d.httpc.Do(req); err == nil {
 		_ = resp.Body.Close()
 	}
