@@ -96,6 +96,9 @@ func (m *Manual) PowerState(context.Context) (State, error) {
 	return Unknown, fmt.Errorf("%w: the manual driver cannot read the power state of %s", ErrUnsupported, m.label())
 }
 
+// String names the machine for messages.
+func (m *Manual) String() string { return "manual " + m.label() }
+
 // Close does nothing.
 func (m *Manual) Close() error { return nil }
 

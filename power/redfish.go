@@ -31,14 +31,13 @@ var redfishResetTypes = map[Action][]schemas.ResetType{
 	ActionCycle: {schemas.ForceRestartResetType, schemas.PowerCycleResetType},
 }
 
-// redfishPowerStates maps Redfish PowerState to State. Transitional states
-// count as the state being entered.
+// redfishPowerStates maps Redfish PowerState to State. PoweringOn and
+// PoweringOff are Unknown: verification must wait for the state itself, or
+// a power-on could follow a power-off that has not finished.
 var redfishPowerStates = map[schemas.PowerState]State{
-	schemas.OnPowerState:          On,
-	schemas.OffPowerState:         Off,
-	schemas.PoweringOnPowerState:  On,
-	schemas.PoweringOffPowerState: Off,
-	schemas.PausedPowerState:      On,
+	schemas.OnPowerState:     On,
+	schemas.OffPowerState:    Off,
+	schemas.PausedPowerState: On,
 }
 
 // redfishBootTargets maps boot devices to BootSourceOverrideTarget values.

@@ -225,3 +225,18 @@ func TestRedfishFallsBackToBasicWithoutSessions(t *testing.T) {
 		t.Fatalf("bad password without sessions: %v", err)
 	}
 }
+
+// One machine behind an IPMI and a Redfish BMC: power it on over one
+// protocol, see it over the other.
+func TestOneMachineTwoBMCs(t *testing.T) {
+	m := powersim.NewMachine()
+	defer m.Stop()
+	ipmiSim := startIPMISim(t, powersim.WithIPMIMachine(m))
+	rfSim := startRedfishSim(t, powersim.WithRedfishMachine(m))
+	if err := openIPMI(t, ipmiSim, nil).SetPower(ctxT(t), power.ActionOn); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := openRedfish(t, rfSim, nil).PowerState(ctxT(t)); err != nil || st != power.On {
+		t.Fatalf("redfish sees %v, %v after an IPMI power on", st, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"text/template"
@@ -63,6 +64,7 @@ type Webhook struct {
 	token  string
 	httpc  *http.Client
 	log    *slog.Logger
+	name   string
 }
 
 // NewWebhook builds the webhook driver from validated parameters.
@@ -87,6 +89,11 @@ func NewWebhook(p Params, env Env) (*Webhook, error) {
 			}
 		}
 		d.uris[name] = t
+	}
+	// The name leaves out user info and query, where tokens hide.
+	d.name = p.String("power_on_uri")
+	if u, err := url.Parse(d.name); err == nil && u.Host != "" {
+		d.name = u.Scheme + "://" + u.Host + u.Path
 	}
 	if b := p.String("body"); b != "" {
 		t, err := template.New("body").Option("missingkey=error").Parse(b)
@@ -174,6 +181,9 @@ func (d *Webhook) PowerState(ctx context.Context) (State, error) {
 	}
 	return Unknown, nil
 }
+
+// String names the webhook for messages (the power-on URI's template).
+func (d *Webhook) String() string { return "webhook " + d.name }
 
 // Close releases idle connections.
 func (d *Webhook) Close() error { d.httpc.CloseIdleConnections(); return nil }
