@@ -154,9 +154,14 @@ func (e *Engine) do(ctx context.Context, t Target, req Request) (Result, error) 
 			}
 		}
 	} else if powersOn && e.clearBoot {
+		// Best effort: some BMCs cannot clear an override (they only take
+		// a target); the power-on itself must not fail for that.
 		if c, ok := t.Driver.(BootDeviceClearer); ok {
-			if n, err := e.retry(ctx, log, c.ClearBootDevice); err != nil {
-				return Result{}, &Error{BMC: name, Op: "clear pending boot device", Err: err, Attempts: n}
+			if _, err := e.retry(ctx, log, c.ClearBootDevice); err != nil {
+				if errors.Is(err, ErrAuth) || ctx.Err() != nil {
+					return Result{}, &Error{BMC: name, Op: "clear pending boot device", Err: err}
+				}
+				log.Warn("could not clear the pending boot device; powering on anyway", "err", err)
 			}
 		}
 	}

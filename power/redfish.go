@@ -67,7 +67,7 @@ func RedfishDriverInfo() DriverInfo {
 				Description: "session: X-Auth-Token session, deleted after each operation; basic: HTTP basic authentication"},
 			{Name: "insecure", Type: TypeBool, Default: "false", Description: "skip TLS certificate verification (only for BMCs with self-signed certificates you cannot replace)"},
 			{Name: "ca_cert", Type: TypeString, Description: "PEM certificate(s) to trust for this BMC instead of the system roots"},
-			{Name: "system", Type: TypeString, Description: "ComputerSystem Id or @odata.id, required when the BMC manages several systems"},
+			{Name: "system", Type: TypeString, Description: "ComputerSystem Id, Name or @odata.id, required when the BMC manages several systems"},
 			{Name: "use_if_match", Type: TypeBool, Default: "true", Description: "send If-Match with ETags on PATCH and actions; false for firmware that breaks on If-Match"},
 			{Name: "timeout", Type: TypeDuration, Default: "10s", Description: "deadline of each HTTP request"},
 			{Name: "poll_interval", Type: TypeDuration, Default: "1s", Description: "how often to poll the power state in the off-then-on cycle fallback"},
@@ -387,44 +387,58 @@ func (d *Redfish) with(ctx context.Context, what string, fn func(*gofish.APIClie
 	return nil
 }
 
+// connect fetches the service root and authenticates. Session login
+// falls back to basic authentication only where the service does not do
+// sessions (no session link and the specification's URI refuses, or 404,
+// 405, 501 from the session collection, or a session without a token),
+// never after a refused password: a second failed login only brings an
+// account lockout closer.
 func (d *Redfish) connect(ctx context.Context) (*gofish.APIClient, error) {
 	cfg := gofish.ClientConfig{Endpoint: d.endpoint, Username: d.user, Password: d.pass, BasicAuth: d.basic,
 		HTTPClient: d.httpc, NoModifyTransport: true}
-	c, err := gofish.ConnectContext(ctx, cfg)
-	if err == nil {
+	basic := func(why error) (*gofish.APIClient, error) {
+		cfg.BasicAuth, cfg.Session = true, nil
+		cfg.Username, cfg.Password = d.user, d.pass
+		c, err := gofish.ConnectContext(ctx, cfg)
+		if err != nil {
+			return nil, d.classify(err)
+		}
+		d.log.Debug("BMC does not do session login; using basic authentication", "why", why)
 		return c, nil
 	}
-	var se *schemas.Error
-	if !d.basic && errors.As(err, &se) && (se.HTTPReturnedStatusCode == http.StatusNotFound ||
-		se.HTTPReturnedStatusCode == http.StatusMethodNotAllowed || se.HTTPReturnedStatusCode == http.StatusNotImplemented) {
-		// Some services (emulators, older firmware) have no session
-		// support: use basic authentication rather than fail.
-		cfg.BasicAuth = true
-		if c, berr := gofish.ConnectContext(ctx, cfg); berr == nil {
-			d.log.Warn("BMC refused session login; using basic authentication", "err", err)
-			return c, nil
+	c, err := gofish.ConnectContext(ctx, cfg)
+	if err == nil {
+		if s, serr := c.GetSession(); !d.basic && serr == nil && s.Token == "" {
+			// Created a session but got no X-Auth-Token (emulators answer
+			// 204 with only a Location): delete it and use basic.
+			d.deleteSession(s.ID, "")
+			return basic(errors.New("session created without X-Auth-Token"))
 		}
+		return c, nil
+	}
+	if d.basic {
 		return nil, d.classify(err)
 	}
-	if d.basic || !strings.Contains(err.Error(), "no target provided") {
+	var se *schemas.Error
+	if errors.As(err, &se) && redfishNoSessions[se.HTTPReturnedStatusCode] {
+		return basic(err)
+	}
+	if !strings.Contains(err.Error(), "no target provided") {
 		return nil, d.classify(err)
 	}
 	// The service root has no Links.Sessions: create the session where
 	// the specification puts it and hand gofish the token.
-	token, loc, err := d.createSession(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if token == "" {
-		// A session without a token (emulators answer 204 with only a
-		// Location): authenticate each request with basic instead.
+	token, loc, serr := d.createSession(ctx)
+	switch {
+	case serr != nil && Retryable(serr):
+		return nil, serr
+	case serr != nil:
+		// No session service here (some emulators guard every path but
+		// the service root with basic authentication, so this is often a 401).
+		return basic(serr)
+	case token == "":
 		d.deleteSession(loc, "")
-		cfg.BasicAuth = true
-		c, err = gofish.ConnectContext(ctx, cfg)
-		if err != nil {
-			return nil, d.classify(err)
-		}
-		return c, nil
+		return basic(errors.New("session created without X-Auth-Token"))
 	}
 	cfg.Username, cfg.Password = "", ""
 	cfg.Session = &gofish.Session{ID: loc, Token: token}
@@ -434,6 +448,12 @@ func (d *Redfish) connect(ctx context.Context) (*gofish.APIClient, error) {
 		return nil, d.classify(err)
 	}
 	return c, nil
+}
+
+// redfishNoSessions are the answers of a session collection that does not
+// exist or does not take POST.
+var redfishNoSessions = map[int]bool{
+	http.StatusNotFound: true, http.StatusMethodNotAllowed: true, http.StatusNotImplemented: true,
 }
 
 func (d *Redfish) createSession(ctx context.Context) (token, location string, err error) {
@@ -530,7 +550,7 @@ func (d *Redfish) selectSystem(c *gofish.APIClient) (*schemas.ComputerSystem, er
 		if err != nil {
 			return nil, err
 		}
-		if strings.EqualFold(sys.ID, d.system) {
+		if strings.EqualFold(sys.ID, d.system) || strings.EqualFold(sys.Name, d.system) {
 			return sys, nil
 		}
 	}

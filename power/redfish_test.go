@@ -240,3 +240,38 @@ func TestOneMachineTwoBMCs(t *testing.T) {
 		t.Fatalf("redfish sees %v, %v after an IPMI power on", st, err)
 	}
 }
+
+// An emulator guarded by basic authentication with no SessionService
+// (sushy-tools with an htpasswd file): session login posts to the DMTF URI,
+// gets 401, and the driver uses basic authentication.
+func TestRedfishBasicOnlyService(t *testing.T) {
+	sim := startRedfishSim(t, powersim.WithRedfishBasicOnly())
+	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine())
+	_, err := openRedfish(t, sim, map[string]string{"password": "bad"}).PowerState(ctxT(t))
+	if !errors.Is(err, power.ErrAuth) {
+		t.Fatalf("bad password: %v; want ErrAuth", err)
+	}
+}
+
+// A mockup-style service answers session login with 204 and a Location but
+// no token: the session is deleted again and basic authentication used.
+func TestRedfishTokenlessSession(t *testing.T) {
+	sim := startRedfishSim(t, powersim.WithRedfishTokenlessSessions())
+	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine())
+	if sim.OpenSessions() != 0 {
+		t.Fatalf("%d tokenless sessions left open", sim.OpenSessions())
+	}
+}
+
+// A machine named rather than numbered is found by its Name.
+func TestRedfishSystemByName(t *testing.T) {
+	doc := `{"@odata.id": "/redfish/v1/Systems/6f1c0b7e-4b1e-4d0a-9a57-1c2f3e4d5a6b", "Id": "6f1c0b7e-4b1e-4d0a-9a57-1c2f3e4d5a6b", "Name": "vm-node-3",
+	  "Actions": {"#ComputerSystem.Reset": {"target": "/redfish/v1/Systems/6f1c0b7e-4b1e-4d0a-9a57-1c2f3e4d5a6b/Actions/ComputerSystem.Reset",
+	    "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "Nmi", "ForceOn"]}},
+	  "Boot": {"BootSourceOverrideEnabled": "Continuous", "BootSourceOverrideTarget": "Hdd",
+	    "BootSourceOverrideTarget@Redfish.AllowableValues": ["Pxe", "Cd", "Hdd"]}}`
+	sim := startRedfishSim(t, powersim.WithRedfishSystemDocument([]byte(doc)))
+	if err := openRedfish(t, sim, map[string]string{"system": "vm-node-3"}).SetPower(ctxT(t), power.ActionOn); err != nil || !sim.PoweredOn() {
+		t.Fatalf("system by name: %v", err)
+	}
+}

@@ -64,6 +64,8 @@ type rfQuirks struct {
 	requireIfMatch bool // PATCH without If-Match fails with 428
 	noSessionsLink bool // service root lacks Links.Sessions
 	noSessions     bool // session login answers 405: basic authentication only
+	basicOnly      bool // no SessionService at all; every path but the root needs basic auth
+	tokenless      bool // session login answers 204 with a Location and no X-Auth-Token
 	vendor         string
 }
 
@@ -159,6 +161,20 @@ func WithRedfishNoSessionsLink() RedfishOption {
 // Allowed, like services that only take basic authentication.
 func WithRedfishNoSessions() RedfishOption {
 	return func(c *redfishConfig) { c.quirks.noSessions = true }
+}
+
+// WithRedfishBasicOnly serves no SessionService (not in the service root,
+// and its URIs need basic authentication like every path but the root), as
+// emulators guarded by an htpasswd file do.
+func WithRedfishBasicOnly() RedfishOption {
+	return func(c *redfishConfig) { c.quirks.basicOnly = true }
+}
+
+// WithRedfishTokenlessSessions makes session login answer 204 No Content
+// with a Location but no X-Auth-Token, as mockup servers that treat the
+// session collection like any other collection do.
+func WithRedfishTokenlessSessions() RedfishOption {
+	return func(c *redfishConfig) { c.quirks.tokenless = true }
 }
 
 // WithRedfishVendor sets the service root's Vendor.
@@ -421,7 +437,7 @@ func (s *RedfishBMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/redfish/v1" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.serviceRoot(), "")
 		return
-	case path == "/redfish/v1/sessionservice/sessions" && r.Method == http.MethodPost:
+	case path == "/redfish/v1/sessionservice/sessions" && r.Method == http.MethodPost && !s.quirks.basicOnly:
 		s.createSession(w, r)
 		return
 	}
@@ -432,6 +448,10 @@ func (s *RedfishBMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.quirks.basicOnly && strings.HasPrefix(path, "/redfish/v1/sessionservice") {
+		rfError(w, http.StatusNotFound, "Base.1.16.ResourceNotFound", "The requested resource was not found.")
+		return
+	}
 	switch {
 	case path == "/redfish/v1/sessionservice" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -520,8 +540,11 @@ func (s *RedfishBMC) serviceRoot() map[string]any {
 	if s.quirks.vendor != "" {
 		root["Vendor"] = s.quirks.vendor
 	}
-	if !s.quirks.noSessionsLink {
+	if !s.quirks.noSessionsLink && !s.quirks.basicOnly {
 		root["Links"] = map[string]any{"Sessions": map[string]any{"@odata.id": "/redfish/v1/SessionService/Sessions"}}
+	}
+	if s.quirks.basicOnly {
+		delete(root, "SessionService")
 	}
 	return root
 }
@@ -558,8 +581,12 @@ func (s *RedfishBMC) createSession(w http.ResponseWriter, r *http.Request) {
 	id := strconv.Itoa(s.nextSession)
 	s.sessions[token] = id
 	loc := "/redfish/v1/SessionService/Sessions/" + id
-	w.Header().Set("X-Auth-Token", token)
 	w.Header().Set("Location", loc)
+	if s.quirks.tokenless {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("X-Auth-Token", token)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"@odata.id": loc, "@odata.type": "#Session.v1_7_0.Session", "Id": id, "Name": "User Session",
 		"UserName": body.UserName,
