@@ -24,7 +24,7 @@ import (
 // (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128) for BMCs without SHA-256
 // (OpenIPMI's ipmi_sim, older firmware). Suites without integrity or
 // confidentiality (0, 1, 2) are never tried unless configured.
-var defaultIPMICipherSuites = "17,3"
+const defaultIPMICipherSuites = "17,3"
 
 // ipmiPrivileges maps the privilege parameter to go-ipmi's levels.
 var ipmiPrivileges = map[string]types.PrivilegeLevel{

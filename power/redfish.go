@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -72,6 +73,8 @@ func RedfishDriverInfo() DriverInfo {
 			{Name: "timeout", Type: TypeDuration, Default: "10s", Description: "deadline of each HTTP request"},
 			{Name: "poll_interval", Type: TypeDuration, Default: "1s", Description: "how often to poll the power state in the off-then-on cycle fallback"},
 			{Name: "off_timeout", Type: TypeDuration, Default: "60s", Description: "how long the cycle fallback waits for the system to report Off"},
+			{Name: "cycle_reset", Type: TypeString, Default: "ForceRestart,PowerCycle",
+				Description: "ResetTypes to try for a power cycle, in order, before falling back to ForceOff, poll, On"},
 		},
 		New: func(p Params, env Env) (Driver, error) { return NewRedfish(p, env) },
 	}
@@ -91,6 +94,7 @@ type Redfish struct {
 	httpc      *http.Client
 	ownClient  bool
 	log        *slog.Logger
+	resets     map[Action][]schemas.ResetType
 }
 
 // NewRedfish builds the Redfish driver from validated parameters (see [RedfishDriverInfo]).
@@ -104,6 +108,16 @@ func NewRedfish(p Params, env Env) (*Redfish, error) {
 		log: env.Logger,
 	}
 	d.endpoint = strings.TrimSuffix(d.endpoint, "/redfish/v1")
+	d.resets = maps.Clone(redfishResetTypes)
+	if v := p.String("cycle_reset"); v != "" {
+		var cycle []schemas.ResetType
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				cycle = append(cycle, schemas.ResetType(part))
+			}
+		}
+		d.resets[ActionCycle] = cycle
+	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -207,14 +221,14 @@ func (d *Redfish) reset(sys *schemas.ComputerSystem, a Action) error {
 		d.log.Debug("reading ResetType ActionInfo failed; trying the preferred type", "err", err)
 	}
 	var rt schemas.ResetType
-	for _, t := range redfishResetTypes[a] {
+	for _, t := range d.resets[a] {
 		if len(allowed) == 0 || slices.Contains(allowed, t) {
 			rt = t
 			break
 		}
 	}
 	if rt == "" {
-		return fmt.Errorf("%w: system %s allows ResetType %v, none of %v", ErrUnsupported, sys.ID, allowed, redfishResetTypes[a])
+		return fmt.Errorf("%w: system %s allows ResetType %v, none of %v", ErrUnsupported, sys.ID, allowed, d.resets[a])
 	}
 	if !redfishHasReset(sys.RawData) {
 		return fmt.Errorf("%w: system %s has no #ComputerSystem.Reset action", ErrUnsupported, sys.ID)

@@ -56,6 +56,27 @@ func (s Schema) Field(name string) (Field, bool) {
 	return Field{}, false
 }
 
+// RedactedValue replaces secret values in [Schema.Redact].
+const RedactedValue = "********"
+
+// Redact returns a copy of raw with the values of secret fields (and of
+// unknown fields, which may be misspelt secrets) replaced by RedactedValue,
+// for API reads and logs.
+func (s Schema) Redact(raw map[string]string) map[string]string {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if f, ok := s.Field(k); ok && !f.Secret {
+			out[k] = v
+			continue
+		}
+		if v != "" {
+			v = RedactedValue
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // Params are validated, typed parameter values. Accessors return the zero
 // value for a parameter that is absent and has no default.
 type Params struct {

@@ -2,6 +2,7 @@ package power
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -100,5 +101,20 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(err); got != want {
 			t.Errorf("Retryable(%v) = %v; want %v", err, got, want)
 		}
+	}
+}
+
+func TestSchemaRedactAndJSON(t *testing.T) {
+	d, _ := NewRegistry().Lookup("ipmi")
+	got := d.Schema.Redact(map[string]string{"host": "10.0.0.5", "password": "hunter2", "kg": "", "pasword": "typo"})
+	if got["host"] != "10.0.0.5" || got["password"] != RedactedValue || got["kg"] != "" || got["pasword"] != RedactedValue {
+		t.Fatalf("Redact = %v", got)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"name":"password","type":"string","required":false,"secret":true`) {
+		t.Fatalf("driver JSON lacks the typed password field: %s", b)
 	}
 }

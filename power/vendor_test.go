@@ -90,3 +90,16 @@ func TestRedfishCycleFallsBackToOffPollOn(t *testing.T) {
 		t.Fatalf("reset POSTs = %v; want ForceOff then On", resets)
 	}
 }
+
+// The cycle preference is data an operator can override per BMC.
+func TestRedfishCycleResetOverride(t *testing.T) {
+	sim := startRedfishSim(t)
+	sim.SetPoweredOn(true)
+	d := openRedfish(t, sim, map[string]string{"cycle_reset": "PowerCycle"})
+	if err := d.SetPower(ctxT(t), power.ActionCycle); err != nil {
+		t.Fatal(err)
+	}
+	if c := sim.Machine().Counts(); c.Cycles != 1 || c.Resets != 0 {
+		t.Fatalf("counts = %+v; want a PowerCycle, not a ForceRestart", c)
+	}
+}
