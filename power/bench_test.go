@@ -171,3 +171,51 @@ func BenchmarkPowerIPMIVersusIpmitool(b *testing.B) {
 		b.ReportMetric(float64(t)/float64(o), "ipmitool/ironkit")
 	}
 }
+
+// BenchmarkPowerRedfishVersusCurl measures one state query per BMC with
+// the redfish driver (basic auth: service root, Systems collection, the
+// system) and with `curl -su admin:password URL/redfish/v1/Systems/1` (the
+// system document alone), against the same 20 simulated BMCs, sequentially.
+func BenchmarkPowerRedfishVersusCurl(b *testing.B) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		b.Skip("curl not installed")
+	}
+	const n = 20
+	var sims []*powersim.RedfishBMC
+	for range n {
+		sim, err := powersim.NewRedfish()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sim.Close()
+		sims = append(sims, sim)
+	}
+	reg := power.NewRegistry()
+	b.ResetTimer()
+	for range b.N {
+		var ours, tool []time.Duration
+		for _, sim := range sims {
+			d, err := reg.Open("redfish", map[string]string{"endpoint": sim.URL(), "username": "admin", "password": "password", "auth": "basic"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if _, err := d.PowerState(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			ours = append(ours, time.Since(start))
+			_ = d.Close()
+
+			start = time.Now()
+			out, err := exec.Command("curl", "-sf", "-u", "admin:password", sim.URL()+"/redfish/v1/Systems/1").CombinedOutput()
+			if err != nil {
+				b.Fatalf("curl: %v\n%s", err, out)
+			}
+			tool = append(tool, time.Since(start))
+		}
+		o, t := percentile(ours, 0.5), percentile(tool, 0.5)
+		b.ReportMetric(float64(o.Microseconds())/1000, "ironkit-p50-ms")
+		b.ReportMetric(float64(t.Microseconds())/1000, "curl-p50-ms")
+		b.ReportMetric(float64(t)/float64(o), "curl/ironkit")
+	}
+}

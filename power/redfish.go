@@ -408,8 +408,10 @@ func (d *Redfish) with(ctx context.Context, what string, fn func(*gofish.APIClie
 // never after a refused password: a second failed login only brings an
 // account lockout closer.
 func (d *Redfish) connect(ctx context.Context) (*gofish.APIClient, error) {
+	// ReuseConnections keeps one TCP (and TLS) connection for the whole
+	// operation; Logout closes it. BMC CPUs are slow at TLS handshakes.
 	cfg := gofish.ClientConfig{Endpoint: d.endpoint, Username: d.user, Password: d.pass, BasicAuth: d.basic,
-		HTTPClient: d.httpc, NoModifyTransport: true}
+		HTTPClient: d.httpc, NoModifyTransport: true, ReuseConnections: true}
 	basic := func(why error) (*gofish.APIClient, error) {
 		cfg.BasicAuth, cfg.Session = true, nil
 		cfg.Username, cfg.Password = d.user, d.pass
