@@ -101,14 +101,14 @@ func TestEngineNeverTransitioned(t *testing.T) {
 
 func TestEngineVerifiesSlowTransition(t *testing.T) {
 	sim := startRedfishSim(t)
-	sim.Machine().SetTransitionDelay(150 * time.Millisecond)
+	sim.Machine.SetTransitionDelay(150 * time.Millisecond)
 	res, err := fastEngine().Do(ctxT(t), power.Target{Driver: openRedfish(t, sim, nil)},
 		power.Request{Action: power.ActionOn, Boot: &power.BootOverride{Device: power.BootPXE}})
 	if err != nil || !res.Verified || res.State != power.On {
 		t.Fatalf("Do = %+v, %v", res, err)
 	}
-	if sim.Machine().LastBoot().Device != powersim.DevicePXE {
-		t.Fatalf("booted %+v; want pxe", sim.Machine().LastBoot())
+	if sim.Machine.LastBoot().Device != powersim.DevicePXE {
+		t.Fatalf("booted %+v; want pxe", sim.Machine.LastBoot())
 	}
 }
 

@@ -16,7 +16,7 @@ func Example() {
 		panic(err)
 	}
 	defer bmc.Close()
-	bmc.Machine().OnPowerOn(func(b powersim.Boot) { fmt.Println("machine boots from", b.Device) })
+	bmc.Machine.OnPowerOn(func(b powersim.Boot) { fmt.Println("machine boots from", b.Device) })
 
 	drv, err := power.NewRegistry().Open("redfish", map[string]string{
 		"endpoint": bmc.URL(), "username": "admin", "password": "password",

@@ -88,7 +88,7 @@ func exerciseRedfish(t *testing.T, d power.Driver, m *powersim.Machine) {
 func TestRedfishSessionAuthAgainstSimulator(t *testing.T) {
 	sim := startRedfishSim(t)
 	d := openRedfish(t, sim, nil)
-	exerciseRedfish(t, d, sim.Machine())
+	exerciseRedfish(t, d, sim.Machine)
 	if n := sim.OpenSessions(); n != 0 {
 		t.Fatalf("%d sessions left open; every session must be logged out", n)
 	}
@@ -100,7 +100,7 @@ func TestRedfishSessionAuthAgainstSimulator(t *testing.T) {
 func TestRedfishBasicAuth(t *testing.T) {
 	sim := startRedfishSim(t)
 	d := openRedfish(t, sim, map[string]string{"auth": "basic"})
-	exerciseRedfish(t, d, sim.Machine())
+	exerciseRedfish(t, d, sim.Machine)
 	if sim.SessionsCreated() != 0 {
 		t.Fatal("basic auth created sessions")
 	}
@@ -149,7 +149,7 @@ func TestRedfishSettingsFallback(t *testing.T) {
 	if err := d.SetPower(ctx, power.ActionOn); err != nil {
 		t.Fatalf("on: %v", err)
 	}
-	if lb := sim.Machine().LastBoot(); lb.Device != powersim.DevicePXE {
+	if lb := sim.Machine.LastBoot(); lb.Device != powersim.DevicePXE {
 		t.Fatalf("pending settings not applied at power on: booted %+v", lb)
 	}
 }
@@ -246,7 +246,7 @@ func TestOneMachineTwoBMCs(t *testing.T) {
 // gets 401, and the driver uses basic authentication.
 func TestRedfishBasicOnlyService(t *testing.T) {
 	sim := startRedfishSim(t, powersim.WithRedfishBasicOnly())
-	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine())
+	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine)
 	_, err := openRedfish(t, sim, map[string]string{"password": "bad"}).PowerState(ctxT(t))
 	if !errors.Is(err, power.ErrAuth) {
 		t.Fatalf("bad password: %v; want ErrAuth", err)
@@ -257,7 +257,7 @@ func TestRedfishBasicOnlyService(t *testing.T) {
 // no token: the session is deleted again and basic authentication used.
 func TestRedfishTokenlessSession(t *testing.T) {
 	sim := startRedfishSim(t, powersim.WithRedfishTokenlessSessions())
-	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine())
+	exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine)
 	if sim.OpenSessions() != 0 {
 		t.Fatalf("%d tokenless sessions left open", sim.OpenSessions())
 	}
@@ -273,5 +273,23 @@ func TestRedfishSystemByName(t *testing.T) {
 	sim := startRedfishSim(t, powersim.WithRedfishSystemDocument([]byte(doc)))
 	if err := openRedfish(t, sim, map[string]string{"system": "vm-node-3"}).SetPower(ctxT(t), power.ActionOn); err != nil || !sim.PoweredOn() {
 		t.Fatalf("system by name: %v", err)
+	}
+}
+
+// Fleets of simulators open their drivers from DriverName and DriverParams.
+func TestSimulatorDriverParams(t *testing.T) {
+	bmcs := []powersim.BMC{startIPMISim(t), startRedfishSim(t), startRedfishSim(t, powersim.WithRedfishTLS())}
+	reg := power.NewRegistry()
+	for _, b := range bmcs {
+		b.SetPoweredOn(true)
+		d, err := reg.Open(b.DriverName(), b.DriverParams())
+		if err != nil {
+			t.Fatalf("%s %s: %v", b.DriverName(), b.Addr(), err)
+		}
+		st, err := d.PowerState(ctxT(t))
+		_ = d.Close()
+		if err != nil || st != power.On {
+			t.Fatalf("%s %s: %v, %v", b.DriverName(), b.Addr(), st, err)
+		}
 	}
 }

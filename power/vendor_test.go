@@ -44,7 +44,7 @@ func TestRedfishVendorFixtures(t *testing.T) {
 				opts = append(opts, powersim.WithRedfishDocuments(b))
 			}
 			sim := startRedfishSim(t, opts...)
-			exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine())
+			exerciseRedfish(t, openRedfish(t, sim, nil), sim.Machine)
 			reqs := sim.Requests()
 			if !slices.Contains(reqs, "POST "+tc.resetPath+" If-Match") {
 				t.Fatalf("no reset POST to the vendor's target %s: %v", tc.resetPath, reqs)
@@ -68,7 +68,7 @@ func TestRedfishCycleFallsBackToOffPollOn(t *testing.T) {
 	    "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "GracefulShutdown"]}}}`
 	sim := startRedfishSim(t, powersim.WithRedfishSystemDocument([]byte(doc)))
 	sim.SetPoweredOn(true)
-	sim.Machine().SetTransitionDelay(60 * time.Millisecond) // the poll must wait for Off
+	sim.Machine.SetTransitionDelay(60 * time.Millisecond) // the poll must wait for Off
 	d := openRedfish(t, sim, nil)
 	if err := d.SetPower(ctxT(t), power.ActionCycle); err != nil {
 		t.Fatalf("cycle: %v", err)
@@ -76,7 +76,7 @@ func TestRedfishCycleFallsBackToOffPollOn(t *testing.T) {
 	for i := 0; i < 100 && !sim.PoweredOn(); i++ {
 		time.Sleep(10 * time.Millisecond) // the On takes the transition delay too
 	}
-	c := sim.Machine().Counts()
+	c := sim.Machine.Counts()
 	if c.PowerOffs != 1 || c.PowerOns != 1 {
 		t.Fatalf("counts = %+v; want one off and one on", c)
 	}
@@ -99,7 +99,7 @@ func TestRedfishCycleResetOverride(t *testing.T) {
 	if err := d.SetPower(ctxT(t), power.ActionCycle); err != nil {
 		t.Fatal(err)
 	}
-	if c := sim.Machine().Counts(); c.Cycles != 1 || c.Resets != 0 {
+	if c := sim.Machine.Counts(); c.Cycles != 1 || c.Resets != 0 {
 		t.Fatalf("counts = %+v; want a PowerCycle, not a ForceRestart", c)
 	}
 }

@@ -52,7 +52,7 @@ func run() error {
 				return serr
 			}
 			defer bmc.Close()
-			m = bmc.Machine()
+			m = bmc.Machine
 			drv, err = reg.Open("redfish", map[string]string{"endpoint": bmc.URL(), "username": "admin", "password": "password"})
 		}
 		if err != nil {

@@ -34,6 +34,7 @@ type IPMIBMC struct {
 	addr   *net.UDPAddr
 
 	userID   uint8
+	user     string
 	password string
 
 	mu       sync.Mutex
@@ -90,7 +91,7 @@ func NewIPMI(opts ...IPMIOption) (*IPMIBMC, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &IPMIBMC{Machine: cfg.machine, userID: 2, password: cfg.pass, done: make(chan struct{})}
+	s := &IPMIBMC{Machine: cfg.machine, userID: 2, user: cfg.user, password: cfg.pass, done: make(chan struct{})}
 	if s.Machine == nil {
 		s.Machine = NewMachine()
 		s.ownMachine = true
@@ -161,6 +162,14 @@ func (s *IPMIBMC) Port() int { return s.addr.Port }
 
 // PortString returns the port as a string, for driver parameters.
 func (s *IPMIBMC) PortString() string { return strconv.Itoa(s.addr.Port) }
+
+// DriverName is the power driver for this BMC: "ipmi".
+func (s *IPMIBMC) DriverName() string { return "ipmi" }
+
+// DriverParams are the parameters the ipmi driver needs for this BMC.
+func (s *IPMIBMC) DriverParams() map[string]string {
+	return map[string]string{"host": s.Host(), "port": s.PortString(), "username": s.user, "password": s.password}
+}
 
 // Sessions returns how many RMCP+ sessions the BMC holds now.
 func (s *IPMIBMC) Sessions() int { return s.b.Sessions.Count() }

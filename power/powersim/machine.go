@@ -245,3 +245,23 @@ type Faults struct {
 	// StuckPower: power commands are accepted and ignored.
 	StuckPower bool
 }
+
+// BMC is what both simulators offer, for code that starts fleets of
+// either kind (a simulated datacenter).
+type BMC interface {
+	Addr() string
+	// DriverName and DriverParams open a power driver for this BMC:
+	// registry.Open(b.DriverName(), b.DriverParams()).
+	DriverName() string
+	DriverParams() map[string]string
+	PoweredOn() bool
+	SetPoweredOn(on bool)
+	OnPowerOn(fn func(Boot))
+	SetFaults(f Faults)
+	Close() error
+}
+
+var (
+	_ BMC = (*IPMIBMC)(nil)
+	_ BMC = (*RedfishBMC)(nil)
+)

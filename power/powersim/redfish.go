@@ -36,6 +36,9 @@ import (
 // @Redfish.Settings object for boot changes. Vendor documents (a
 // ComputerSystem from an iDRAC, iLO, ...) can replace the generated one.
 type RedfishBMC struct {
+	// Machine is the machine behind the first system (see SystemMachine).
+	*Machine
+
 	ln      net.Listener
 	srv     *http.Server
 	url     string
@@ -217,6 +220,7 @@ func NewRedfish(opts ...RedfishOption) (*RedfishBMC, error) {
 		s.docs[normPath(hdr.ID)] = d
 	}
 
+	s.Machine = s.systems[0].machine
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("powersim: listen Redfish on %s: %w", cfg.addr, err)
@@ -324,17 +328,21 @@ func (s *RedfishBMC) Addr() string { return s.ln.Addr().String() }
 // CertPEM returns the PEM certificate of a TLS simulator (nil for HTTP).
 func (s *RedfishBMC) CertPEM() []byte { return s.certPEM }
 
-// Machine returns the machine behind the first system.
-func (s *RedfishBMC) Machine() *Machine { return s.systems[0].machine }
-
 // SystemMachine returns the machine behind system i (0-based).
 func (s *RedfishBMC) SystemMachine(i int) *Machine { return s.systems[i].machine }
 
-// PoweredOn reports the first system's power state.
-func (s *RedfishBMC) PoweredOn() bool { return s.Machine().PoweredOn() }
+// DriverName is the power driver for this BMC: "redfish".
+func (s *RedfishBMC) DriverName() string { return "redfish" }
 
-// SetPoweredOn sets the first system's power state.
-func (s *RedfishBMC) SetPoweredOn(on bool) { s.Machine().SetPoweredOn(on) }
+// DriverParams are the parameters the redfish driver needs for this BMC.
+// For a TLS simulator they carry the certificate as ca_cert.
+func (s *RedfishBMC) DriverParams() map[string]string {
+	p := map[string]string{"endpoint": s.url, "username": s.user, "password": s.pass}
+	if s.certPEM != nil {
+		p["ca_cert"] = string(s.certPEM)
+	}
+	return p
+}
 
 // SetFaults replaces the injected faults.
 func (s *RedfishBMC) SetFaults(f Faults) {
