@@ -156,6 +156,12 @@ func (a *Allocator) sweep(used, extra []netip.Addr, yield func(interval), restar
 		a.sweep4(used, extra, yield, restart)
 		return
 	}
+	a.sweep128(used, extra, yield)
+}
+
+// sweep128 is sweep for any family in 128-bit arithmetic (IPv6 subnets):
+// a three-way merge of the fixed exclusions, used and extra, each sorted.
+func (a *Allocator) sweep128(used, extra []netip.Addr, yield func(interval)) {
 	used = sortedAddrs(used)
 	extra = sortedAddrs(extra)
 	var fi, ui, ei int

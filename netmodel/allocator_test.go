@@ -330,3 +330,43 @@ func TestBenchSubnetAgreesWithReference(t *testing.T) {
 		t.Errorf("Next = %v, %v; reference %v", got, err, want)
 	}
 }
+
+// TestSweepPathsAgree checks the 128-bit sweep (used for IPv6) against the
+// IPv4 fast path on random IPv4 subnets, so both are held to the reference.
+func TestSweepPathsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 300 {
+		bits := 20 + r.IntN(13)
+		sub := Subnet{ID: 1, CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, 0, 0}), bits).Masked(),
+			Gateway: netip.AddrFrom4([4]byte{10, 1, 0, byte(r.IntN(256))})}
+		size := 1 << (32 - bits)
+		at := func(off int) netip.Addr {
+			return netip.AddrFrom4([4]byte{10, 1, byte(off >> 8), byte(off)})
+		}
+		var ranges []IPRange
+		for range r.IntN(6) {
+			s := r.IntN(size)
+			ranges = append(ranges, IPRange{SubnetID: 1, Type: RangeReserved, Start: at(s), End: at(min(size-1, s+r.IntN(40)))})
+		}
+		var used, extra []netip.Addr
+		for range r.IntN(size) {
+			used = append(used, at(r.IntN(size+50))) // some outside the subnet
+		}
+		if r.IntN(2) == 0 {
+			slices.SortFunc(used, netip.Addr.Compare)
+		}
+		for range r.IntN(3) {
+			extra = append(extra, at(r.IntN(size)))
+		}
+		a, err := NewAllocator(sub, ranges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fast, wide []interval
+		a.sweep4(used, extra, func(iv interval) { fast = append(fast, iv) }, func() { fast = fast[:0] })
+		a.sweep128(used, extra, func(iv interval) { wide = append(wide, iv) })
+		if !slices.Equal(fast, wide) {
+			t.Fatalf("case %d (%v, %d used): IPv4 path %v, 128-bit path %v", i, sub.CIDR, len(used), fast, wide)
+		}
+	}
+}
