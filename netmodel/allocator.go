@@ -87,15 +87,7 @@ func NewAllocator(s Subnet, ranges []IPRange) (*Allocator, error) {
 	} else if !a.is4 && bits < 127 {
 		fixed = append(fixed, interval{a.first, a.first})
 	}
-	slices.SortFunc(fixed, func(x, y interval) int {
-		switch {
-		case x.first.less(y.first):
-			return -1
-		case y.first.less(x.first):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(fixed, func(x, y interval) int { return x.first.compare(y.first) })
 	// Merge overlapping and adjacent intervals.
 	for _, iv := range fixed {
 		if n := len(a.fixed); n > 0 {
@@ -156,63 +148,69 @@ func (a *Allocator) sweep(used, extra []netip.Addr, yield func(interval), restar
 		a.sweep4(used, extra, yield, restart)
 		return
 	}
-	a.sweep128(used, extra, yield)
+	a.sweep128(used, extra, yield, restart)
 }
 
 // sweep128 is sweep for any family in 128-bit arithmetic (IPv6 subnets):
-// a three-way merge of the fixed exclusions, used and extra, each sorted.
-func (a *Allocator) sweep128(used, extra []netip.Addr, yield func(interval)) {
-	used = sortedAddrs(used)
-	extra = sortedAddrs(extra)
-	var fi, ui, ei int
+// one pass over used, merged with the fixed exclusions and extra.
+//
+// Like sweep4 it learns whether used is sorted on the way, and on finding
+// it is not, calls restart and sweeps a sorted copy.
+func (a *Allocator) sweep128(used, extra []netip.Addr, yield func(interval), restart func()) {
+	excl := slices.Clone(a.fixed)
+	for _, e := range extra {
+		if u, ok := a.inside(e); ok {
+			excl = append(excl, interval{u, u})
+		}
+	}
+	if len(excl) > len(a.fixed) {
+		slices.SortFunc(excl, func(x, y interval) int { return x.first.compare(y.first) })
+	}
 	cursor := a.first // lowest address not yet known to be excluded or free
 	done := false     // cursor passed a.last
-	for !done {
-		// Take the exclusion with the lowest start among the three streams.
-		var next interval
-		ok := false
-		if fi < len(a.fixed) {
-			next, ok = a.fixed[fi], true
+	exclude := func(iv interval) {
+		if done || iv.last.less(cursor) {
+			return
 		}
-		from := 0
-		for ; ui < len(used); ui++ {
-			if u, in := a.inside(used[ui]); in {
-				if !ok || u.less(next.first) {
-					next, ok, from = interval{u, u}, true, 1
-				}
-				break
-			}
+		if cursor.less(iv.first) {
+			yield(interval{cursor, iv.first.subOne()})
 		}
-		for ; ei < len(extra); ei++ {
-			if u, in := a.inside(extra[ei]); in {
-				if !ok || u.less(next.first) {
-					next, ok, from = interval{u, u}, true, 2
-				}
-				break
-			}
-		}
-		if !ok {
-			break
-		}
-		switch from {
-		case 0:
-			fi++
-		case 1:
-			ui++
-		case 2:
-			ei++
-		}
-		if next.last.less(cursor) {
-			continue
-		}
-		if cursor.less(next.first) {
-			yield(interval{cursor, next.first.subOne()})
-		}
-		if next.last == a.last {
+		if iv.last == a.last {
 			done = true
 		} else {
-			cursor = next.last.addOne()
+			cursor = iv.last.addOne()
 		}
+	}
+	var prev u128
+	for _, addr := range used {
+		if !addr.IsValid() || addr.Is4() != a.is4 {
+			continue
+		}
+		var u u128
+		if a.is4 {
+			u = u128{lo: addr4(addr)}
+		} else {
+			u = from16(addr)
+		}
+		if u.less(prev) {
+			restart()
+			sorted := slices.Clone(used)
+			slices.SortFunc(sorted, netip.Addr.Compare)
+			a.sweep128(sorted, extra, yield, func() {})
+			return
+		}
+		prev = u
+		if done || u.less(cursor) || a.last.less(u) {
+			continue
+		}
+		for len(excl) > 0 && !u.less(excl[0].first) {
+			exclude(excl[0])
+			excl = excl[1:]
+		}
+		exclude(interval{u, u})
+	}
+	for _, iv := range excl {
+		exclude(iv)
 	}
 	if !done {
 		yield(interval{cursor, a.last})
@@ -226,16 +224,6 @@ func (a *Allocator) inside(addr netip.Addr) (u128, bool) {
 	}
 	u := fromAddr(addr)
 	return u, !u.less(a.first) && !a.last.less(u)
-}
-
-// sortedAddrs returns addrs if sorted, else a sorted copy.
-func sortedAddrs(addrs []netip.Addr) []netip.Addr {
-	if slices.IsSortedFunc(addrs, netip.Addr.Compare) {
-		return addrs
-	}
-	c := slices.Clone(addrs)
-	slices.SortFunc(c, netip.Addr.Compare)
-	return c
 }
 
 // interval4 is an inclusive range of IPv4 addresses; uint64 so that the
