@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	mbits "math/bits"
 	"net/netip"
 	"slices"
 )
@@ -265,9 +266,40 @@ func (a *Allocator) sweep4(used, extra []netip.Addr, yield func(interval), resta
 	sw.finish()
 }
 
-// sweep4Unsorted sweeps an unsorted used: the subnet's addresses among it
-// as sorted integers.
+// bitmapMax is the largest IPv4 subnet (in addresses) whose unsorted used
+// addresses are placed in a bitmap (128 KiB) instead of being sorted.
+const bitmapMax = 1 << 20
+
+// sweep4Unsorted sweeps an unsorted used: through a bitmap of the subnet
+// when it is at most bitmapMax addresses (linear, no sort), else as sorted
+// integers.
 func (a *Allocator) sweep4Unsorted(used []netip.Addr, excl []interval4, yield func(interval)) {
+	first, last := a.first.lo, a.last.lo
+	if n := last - first + 1; n <= bitmapMax {
+		taken := make([]uint64, (n+63)/64)
+		for _, addr := range used {
+			if addr.Is4() {
+				if v := addr4(addr); v >= first && v <= last {
+					taken[(v-first)/64] |= 1 << ((v - first) % 64)
+				}
+			}
+		}
+		for _, iv := range excl {
+			for i := iv.first - first; i <= iv.last-first; {
+				if i%64 == 0 && iv.last-first-i >= 63 {
+					taken[i/64] = ^uint64(0)
+					i += 64
+					continue
+				}
+				taken[i/64] |= 1 << (i % 64)
+				i++
+			}
+		}
+		freeRuns(taken, n, func(i, j uint64) {
+			yield(interval{u128{lo: first + i}, u128{lo: first + j}})
+		})
+		return
+	}
 	vals := make([]uint32, 0, len(used))
 	for _, addr := range used {
 		if u, ok := a.inside(addr); ok {
@@ -275,11 +307,36 @@ func (a *Allocator) sweep4Unsorted(used []netip.Addr, excl []interval4, yield fu
 		}
 	}
 	slices.Sort(vals)
-	sw := sweeper4{excl: excl, cursor: a.first.lo, last: a.last.lo, yield: yield}
+	sw := sweeper4{excl: excl, cursor: first, last: last, yield: yield}
 	for _, v := range vals {
 		sw.add(uint64(v))
 	}
 	sw.finish()
+}
+
+// freeRuns calls yield(i, j) for every run of clear bits i…j (inclusive)
+// among the first n bits of taken, in order, a word at a time.
+func freeRuns(taken []uint64, n uint64, yield func(i, j uint64)) {
+	// next returns the first index ≥ i whose bit is set (want true) or
+	// clear (want false), or n.
+	next := func(i uint64, want bool) uint64 {
+		for i < n {
+			w := taken[i/64]
+			if !want {
+				w = ^w
+			}
+			if w >>= i % 64; w != 0 {
+				return min(n, i+uint64(mbits.TrailingZeros64(w)))
+			}
+			i = (i/64 + 1) * 64
+		}
+		return n
+	}
+	for i := next(0, false); i < n; {
+		j := next(i, true)
+		yield(i, j-1)
+		i = next(j, false)
+	}
 }
 
 // sweeper4 is the state of one IPv4 sweep: the sorted exclusions not yet
