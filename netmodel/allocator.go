@@ -111,9 +111,10 @@ func (a *Allocator) Prefix() netip.Prefix { return a.prefix }
 // Next returns the lowest address of the smallest free block, given the
 // addresses in use and, for a retry after losing a race, extra addresses to
 // treat as used. Either may contain addresses outside the subnet (ignored)
-// and duplicates; both are fastest sorted ascending (as ORDER BY ip returns
-// them), and are sorted in a copy otherwise. It returns an error wrapping
-// ErrExhausted when no address is free.
+// and duplicates, in any order: sorted used (as ORDER BY ip returns them)
+// is swept in one pass; unsorted used goes through a bitmap in IPv4
+// subnets of up to 2^20 addresses and through a sorted copy otherwise. It
+// returns an error wrapping ErrExhausted when no address is free.
 func (a *Allocator) Next(used []netip.Addr, extra ...netip.Addr) (netip.Addr, error) {
 	var best interval
 	found := false
