@@ -595,6 +595,7 @@ func (c *Cache) Run(ctx context.Context) error {
 			c.log.Error("verify image cache", "err", err)
 		}
 	}
+	defer c.client.CloseIdleConnections()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)

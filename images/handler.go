@@ -22,7 +22,7 @@ const (
 	// blobPrefix + <sha256>: GET/HEAD the bytes, with Range, If-Range and
 	// ETag "<sha256>".
 	blobPrefix = "/images/v1/blobs/"
-	// InventoryPath: POST an Inventory (JSON).
+	// InventoryPath: POST an Inventory (JSON); GET all last inventories by rack id.
 	InventoryPath = "/images/v1/inventory"
 	// UploadPrefix + <os>/<arch>/<subarch>/<release>/<flavour>/<version>/<name>:
 	// PUT the file's bytes (streamed). Optional header X-Ironkit-SHA256.
@@ -30,6 +30,9 @@ const (
 	// CompletePrefix + <os>/<arch>/<subarch>/<release>/<flavour>/<version>:
 	// POST marks an uploaded set complete.
 	CompletePrefix = "/images/v1/complete/"
+	// SetPrefix + <os>/<arch>/<subarch>/<release>/<flavour>/<version>:
+	// GET the set, DELETE it (its bytes go at the next Store.GC).
+	SetPrefix = "/images/v1/sets/"
 	// MirrorRoot: the region's complete sets as a mirror (MirrorIndexPath
 	// below it), for Store.Import on another region.
 	MirrorRoot = "/images/v1"
@@ -52,8 +55,11 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET "+blobPrefix+"{sum}", s.serveBlob)
 	mux.HandleFunc("HEAD "+blobPrefix+"{sum}", s.serveBlob)
 	mux.HandleFunc("POST "+InventoryPath, s.serveInventory)
+	mux.HandleFunc("GET "+InventoryPath, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Inventories()) })
 	mux.HandleFunc("PUT "+UploadPrefix+"{os}/{arch}/{subarch}/{release}/{flavour}/{version}/{name}", s.serveUpload)
 	mux.HandleFunc("POST "+CompletePrefix+"{os}/{arch}/{subarch}/{release}/{flavour}/{version}", s.serveComplete)
+	mux.HandleFunc("GET "+SetPrefix+"{os}/{arch}/{subarch}/{release}/{flavour}/{version}", s.serveGetSet)
+	mux.HandleFunc("DELETE "+SetPrefix+"{os}/{arch}/{subarch}/{release}/{flavour}/{version}", s.serveDeleteSet)
 	mux.HandleFunc("GET "+MirrorRoot+"/"+MirrorIndexPath, s.serveMirrorIndex)
 	return mux
 }
@@ -237,6 +243,23 @@ func (s *Store) serveComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, set)
+}
+
+func (s *Store) serveGetSet(w http.ResponseWriter, r *http.Request) {
+	set, err := s.cat.GetSet(r.Context(), keyFromPath(r), r.PathValue("version"))
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	writeJSON(w, set)
+}
+
+func (s *Store) serveDeleteSet(w http.ResponseWriter, r *http.Request) {
+	if err := s.Delete(r.Context(), keyFromPath(r), r.PathValue("version")); err != nil {
+		httpError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Store) serveMirrorIndex(w http.ResponseWriter, r *http.Request) {
