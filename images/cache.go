@@ -667,7 +667,12 @@ func (c *Cache) watch(ctx context.Context) {
 			sleepCtx(ctx, 5*time.Second)
 		case m.ETag != "" && m.ETag != seen:
 			seen = m.ETag
-			c.Notify()
+			c.mu.RLock()
+			synced := c.state.Manifest.ETag
+			c.mu.RUnlock()
+			if m.ETag != synced {
+				c.Notify()
+			}
 		}
 	}
 }
