@@ -270,6 +270,13 @@ func (c *Cache) Active() []Set {
 	return out
 }
 
+// Close releases idle HTTP connections. The cache keeps no other resources
+// between calls; Close may be called after Run ended or never started.
+func (c *Cache) Close() error {
+	c.client.CloseIdleConnections()
+	return nil
+}
+
 // Notify asks Run to sync soon (a region said something changed). Within a
 // window schedule the sync waits for the window.
 func (c *Cache) Notify() {

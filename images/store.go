@@ -124,6 +124,13 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	return s, nil
 }
 
+// Close releases idle HTTP connections to mirrors and peers. It does not
+// close the Catalog, which the caller owns.
+func (s *Store) Close() error {
+	s.cfg.HTTPClient.CloseIdleConnections()
+	return nil
+}
+
 // Catalog returns the store's catalog.
 func (s *Store) Catalog() Catalog { return s.cat }
 
