@@ -112,13 +112,16 @@ func (b *blobStore) remove(sum string) error {
 
 // install renames a verified file into place. If the blob already exists
 // (same content, another writer) the new copy is dropped: stored once.
-func (b *blobStore) install(tmp, sum string) error {
+func (b *blobStore) install(tmp, sum string, durable bool) error {
 	dst := b.path(sum)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("images: install blob %s: %w", sum, err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(filepath.Dir(dst))
 }
@@ -161,7 +164,7 @@ func (b *blobStore) ingest(r io.Reader, wantSHA string, wantSize, maxSize int64)
 		r = io.LimitReader(r, maxSize+1)
 	}
 	h := sha256.New()
-	sw := &sparseWriter{f: f}
+	sw := &sparseWriter{f: f, writeback: true}
 	n, err := copyHashWrite(sw, h, r, nil)
 	if err != nil {
 		return File{}, err
@@ -185,7 +188,7 @@ func (b *blobStore) ingest(r io.Reader, wantSHA string, wantSize, maxSize int64)
 	if b.has(sum, n) {
 		return File{SHA256: sum, Size: n}, nil // stored once
 	}
-	if err := b.install(tmp, sum); err != nil {
+	if err := b.install(tmp, sum, true); err != nil {
 		return File{}, err
 	}
 	return File{SHA256: sum, Size: n}, nil
@@ -213,7 +216,14 @@ func (b *blobStore) lockPartial(sum string) (*os.File, error) {
 type sparseWriter struct {
 	f   *os.File
 	off int64
+	// writeback, when set, starts the kernel writing dirty pages to disk
+	// every writebackEvery bytes (sync_file_range, non-blocking), so the
+	// fsync before install finds little left to flush.
+	writeback bool
+	kicked    int64
 }
+
+const writebackEvery = 16 << 20
 
 const sparseChunk = 64 << 10
 
@@ -241,6 +251,10 @@ func (w *sparseWriter) Write(p []byte) (int, error) {
 		w.off += int64(c)
 		n += c
 		p = p[c:]
+	}
+	if w.writeback && w.off-w.kicked >= writebackEvery {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.kicked, w.off-w.kicked, unix.SYNC_FILE_RANGE_WRITE)
+		w.kicked = w.off
 	}
 	return n, nil
 }

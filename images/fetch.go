@@ -35,6 +35,10 @@ type fetcher struct {
 	logEvery     time.Duration
 	now          func() time.Time
 	metrics      *metrics
+	// noFsync skips flushing a file to disk before installing it. Renames
+	// stay atomic for other processes and across kill -9; only a power loss
+	// can then leave a bad file under blobs/ (CacheConfig.NoFsync).
+	noFsync bool
 }
 
 // newHTTPClient returns a client whose every wait has a deadline except the
@@ -136,7 +140,7 @@ func (fe *fetcher) fetchOnce(ctx context.Context, bs *blobStore, name string, f 
 			r: io.LimitReader(body, f.Size-off+1), ctx: actx, limiter: fe.limiter,
 			stall: stall, stallTimeout: fe.stallTimeout,
 		}
-		sw := &sparseWriter{f: pf, off: off}
+		sw := &sparseWriter{f: pf, off: off, kicked: off, writeback: !fe.noFsync}
 		n, cerr := copyHashWrite(sw, h, r, func(n int) {
 			m.add(n)
 			fe.metrics.bytes.Add(float64(n))
@@ -165,11 +169,13 @@ func (fe *fetcher) fetchOnce(ctx context.Context, bs *blobStore, name string, f 
 		fe.metrics.verifyFailures.Inc()
 		return fmt.Errorf("%w: %s from %s hashes to %s, expected %s; discarded, will download again", ErrChecksum, name, src, sum, f.SHA256)
 	}
-	if err := pf.Sync(); err != nil {
-		return err
+	if !fe.noFsync {
+		if err := pf.Sync(); err != nil {
+			return err
+		}
 	}
 	// Rename while still holding the lock: nobody else can be writing it.
-	return bs.install(bs.partialPath(f.SHA256), f.SHA256)
+	return bs.install(bs.partialPath(f.SHA256), f.SHA256, !fe.noFsync)
 }
 
 // open returns the source's bytes from offset off if it honours ranges

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ func main() {
 	role := flag.String("role", "", "internal: region or rack")
 	dir := flag.String("dir", "", "work directory (default: a new one under $TMPDIR)")
 	region := flag.String("region", "", "internal: region URL for -role rack")
+	noFsync := flag.Bool("nofsync", false, "internal: rack with CacheConfig.NoFsync")
+	cpuProfile := flag.String("cpuprofile", "", "internal: write the rack's CPU profile here")
 	sizeMiB := flag.Int64("size", 4096, "total MiB of image files")
 	files := flag.Int("files", 4, "number of files the total is split into")
 	runs := flag.Int("runs", 3, "runs (median reported)")
@@ -42,11 +45,18 @@ func main() {
 	case "region":
 		err = serveRegion(*dir)
 	case "rack":
-		err = syncRack(*dir, *region)
+		if *cpuProfile != "" {
+			f, perr := os.Create(*cpuProfile)
+			if perr == nil && pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+		err = syncRack(*dir, *region, *noFsync)
 	default:
 		err = bench(*dir, *sizeMiB<<20, *files, *runs)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "imagesbench:", err)
 		os.Exit(1)
 	}
@@ -65,8 +75,8 @@ func serveRegion(dir string) error {
 	return (&http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
 }
 
-func syncRack(dir, region string) error {
-	c, err := images.NewCache(images.CacheConfig{Dir: dir, Regions: []string{region}, RackID: "bench"})
+func syncRack(dir, region string, noFsync bool) error {
+	c, err := images.NewCache(images.CacheConfig{Dir: dir, Regions: []string{region}, RackID: "bench", NoFsync: noFsync})
 	if err != nil {
 		return err
 	}
@@ -143,34 +153,57 @@ func bench(dir string, total int64, nfiles, runs int) error {
 	}
 	base := strings.TrimSpace(strings.TrimPrefix(line, "LISTEN "))
 
-	fmt.Printf("%-4s %12s %12s %7s %14s\n", "run", "curl MiB/s", "rack MiB/s", "ratio", "rack peak RSS")
-	var curlR, rackR, ratios []float64
-	var hwms []int64
+	// Two pairs with the same durability: curl (page cache only) against
+	// the rack with NoFsync, and curl followed by `sync -f` (flushed to
+	// disk) against the rack's default (fsync before every install).
+	fmt.Printf("%-4s %10s %12s %7s | %12s %12s %7s | %9s\n", "run", "curl", "rack nofsync", "ratio", "curl+sync", "rack fsync", "ratio", "rack RSS")
+	type row struct{ curl, rackNo, curlSync, rackSync float64 }
+	var rows []row
+	var hwm int64
 	for run := 1; run <= runs; run++ {
-		// Alternate the order so neither always gets the warmer cache.
-		var c, r float64
-		var hwm int64
-		if run%2 == 1 {
-			if c, err = runCurl(dir, base, sums, total); err == nil {
-				r, hwm, err = runRack(self, dir, base, total)
-			}
-		} else {
-			if r, hwm, err = runRack(self, dir, base, total); err == nil {
-				c, err = runCurl(dir, base, sums, total)
+		var r row
+		steps := []func() error{
+			func() (err error) { r.curl, err = runCurl(dir, base, sums, total, false); return },
+			func() (err error) {
+				var h int64
+				r.rackNo, h, err = runRack(self, dir, base, total, true)
+				hwm = max(hwm, h)
+				return
+			},
+			func() (err error) { r.curlSync, err = runCurl(dir, base, sums, total, true); return },
+			func() (err error) {
+				var h int64
+				r.rackSync, h, err = runRack(self, dir, base, total, false)
+				hwm = max(hwm, h)
+				return
+			},
+		}
+		if run%2 == 0 { // alternate the order so neither always gets the warmer cache
+			steps[0], steps[1], steps[2], steps[3] = steps[1], steps[0], steps[3], steps[2]
+		}
+		for _, f := range steps {
+			if err := f(); err != nil {
+				return err
 			}
 		}
-		if err != nil {
-			return err
-		}
-		curlR, rackR, ratios, hwms = append(curlR, c), append(rackR, r), append(ratios, r/c), append(hwms, hwm)
-		fmt.Printf("%-4d %12.0f %12.0f %6.0f%% %11d MiB\n", run, c, r, 100*r/c, hwm>>10)
+		rows = append(rows, r)
+		fmt.Printf("%-4d %10.0f %12.0f %6.0f%% | %12.0f %12.0f %6.0f%% | %5d MiB\n", run, r.curl, r.rackNo, 100*r.rackNo/r.curl, r.curlSync, r.rackSync, 100*r.rackSync/r.curlSync, hwm>>10)
 	}
-	fmt.Printf("%-4s %12.0f %12.0f %6.0f%% %11d MiB\n", "med", median(curlR), median(rackR), 100*median(ratios), slices.Max(hwms)>>10)
-	fmt.Printf("%d MiB in %d file(s), region → rack over loopback; rack verifies SHA-256 and installs by rename\n", total>>20, nfiles)
+	col := func(f func(row) float64) float64 {
+		var v []float64
+		for _, r := range rows {
+			v = append(v, f(r))
+		}
+		return median(v)
+	}
+	fmt.Printf("%-4s %10.0f %12.0f %6.0f%% | %12.0f %12.0f %6.0f%% | %5d MiB (peak)\n", "med",
+		col(func(r row) float64 { return r.curl }), col(func(r row) float64 { return r.rackNo }), 100*col(func(r row) float64 { return r.rackNo / r.curl }),
+		col(func(r row) float64 { return r.curlSync }), col(func(r row) float64 { return r.rackSync }), 100*col(func(r row) float64 { return r.rackSync / r.curlSync }), hwm>>10)
+	fmt.Printf("MiB/s; %d MiB in %d file(s), region → rack over loopback; the rack verifies SHA-256 and installs by rename\n", total>>20, nfiles)
 	return nil
 }
 
-func runCurl(dir, base string, sums []string, total int64) (float64, error) {
+func runCurl(dir, base string, sums []string, total int64, flush bool) (float64, error) {
 	out := filepath.Join(dir, "curl")
 	_ = os.MkdirAll(out, 0o755)
 	defer os.RemoveAll(out)
@@ -184,14 +217,19 @@ func runCurl(dir, base string, sums []string, total int64) (float64, error) {
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("curl: %w", err)
 	}
+	if flush {
+		if err := exec.Command("sync", "-f", out).Run(); err != nil {
+			return 0, fmt.Errorf("sync -f: %w", err)
+		}
+	}
 	return float64(total) / time.Since(start).Seconds() / (1 << 20), nil
 }
 
-func runRack(self, dir, base string, total int64) (float64, int64, error) {
+func runRack(self, dir, base string, total int64, noFsync bool) (float64, int64, error) {
 	rackDir := filepath.Join(dir, "rack")
 	defer os.RemoveAll(rackDir)
 	start := time.Now()
-	cmd := exec.Command(self, "-role", "rack", "-dir", rackDir, "-region", base)
+	cmd := exec.Command(self, "-role", "rack", "-dir", rackDir, "-region", base, "-nofsync="+strconv.FormatBool(noFsync))
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	el := time.Since(start)
