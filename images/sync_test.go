@@ -15,8 +15,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ironkit/ironkit/images"
 )
+
+// counterValue returns the value of the single-series counter name.
+func counterValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
 
 var (
 	noble = images.Key{OS: "ubuntu", Release: "noble", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
@@ -138,7 +156,8 @@ func TestCorruptionInjection(t *testing.T) {
 
 	var pl progressLog
 	dir := t.TempDir()
-	c := newCache(t, dir, []string{base}, func(cfg *images.CacheConfig) { cfg.OnProgress = pl.add })
+	reg := prometheus.NewRegistry()
+	c := newCache(t, dir, []string{base}, func(cfg *images.CacheConfig) { cfg.OnProgress, cfg.Registerer = pl.add, reg })
 	res := c.SyncNow(context.Background())
 	if res.Err != nil {
 		t.Fatal(res.Err)
@@ -146,6 +165,9 @@ func TestCorruptionInjection(t *testing.T) {
 	fin := pl.finished()
 	if len(fin) != 2 || !errors.Is(fin[0].Err, images.ErrChecksum) || fin[1].Err != nil {
 		t.Fatalf("final progress reports = %+v; want a checksum failure then a success", fin)
+	}
+	if n := counterValue(t, reg, "ironkit_images_rack_verify_failures_total"); n != 1 {
+		t.Errorf("verify_failures_total = %v, want 1", n)
 	}
 	if n := strings.Count(region.Output(), "GET "+sum+" range=\n"); n != 2 {
 		t.Errorf("region saw %d full downloads, want 2 (the corrupt one discarded, not resumed)", n)
