@@ -215,13 +215,8 @@ func keyFromPath(r *http.Request) Key {
 }
 
 func (s *Store) serveUpload(w http.ResponseWriter, r *http.Request) {
+	// ContentLength is -1 for a chunked body: size unknown.
 	spec := UploadSpec{SHA256: r.Header.Get("X-Ironkit-SHA256"), Size: r.ContentLength}
-	if spec.Size < 0 {
-		spec.Size = 0
-		if spec.SHA256 == "" {
-			spec.Size = -1
-		}
-	}
 	f, err := s.Upload(r.Context(), keyFromPath(r), r.PathValue("version"), r.PathValue("name"), r.Body, spec)
 	if err != nil {
 		httpError(w, err)
