@@ -113,11 +113,11 @@ func TestIngestDedupAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := randBytes(3<<20, 2)
-	f1, err := bs.ingest(bytes.NewReader(data), "", -1, 0)
+	f1, err := bs.ingest(bytes.NewReader(data), "", -1, 0, nil)
 	if err != nil || f1.SHA256 != digest(data) || f1.Size != int64(len(data)) {
 		t.Fatalf("ingest = %+v, %v", f1, err)
 	}
-	f2, err := bs.ingest(bytes.NewReader(data), digest(data), int64(len(data)), 0)
+	f2, err := bs.ingest(bytes.NewReader(data), digest(data), int64(len(data)), 0, nil)
 	if err != nil || f2 != f1 {
 		t.Fatalf("second ingest = %+v, %v", f2, err)
 	}
@@ -125,10 +125,10 @@ func TestIngestDedupAndVerify(t *testing.T) {
 	if len(sums) != 1 {
 		t.Fatalf("identical content stored %d times, want once", len(sums))
 	}
-	if _, err := bs.ingest(bytes.NewReader(data), sum1, -1, 0); !errors.Is(err, ErrChecksum) {
+	if _, err := bs.ingest(bytes.NewReader(data), sum1, -1, 0, nil); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("wrong digest: err = %v, want ErrChecksum", err)
 	}
-	if _, err := bs.ingest(bytes.NewReader(data), "", -1, 1<<20); !errors.Is(err, ErrTooLarge) {
+	if _, err := bs.ingest(bytes.NewReader(data), "", -1, 1<<20, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: err = %v, want ErrTooLarge", err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(bs.root, "tmp"))

@@ -192,7 +192,8 @@ func TestMultiRegion(t *testing.T) {
 
 func TestUploadErrors(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t, images.StoreConfig{MaxUploadSize: 1 << 20})
+	var pl progressLog
+	s := newStore(t, images.StoreConfig{MaxUploadSize: 1 << 20, OnProgress: pl.add})
 	custom := images.Key{OS: "custom", Release: "x", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
 	if _, err := s.Upload(ctx, custom, "1", "root-dd", bytes.NewReader(make([]byte, 2<<20)), images.UploadSpec{}); !errors.Is(err, images.ErrTooLarge) {
 		t.Errorf("oversize upload: %v, want ErrTooLarge", err)
@@ -205,6 +206,9 @@ func TestUploadErrors(t *testing.T) {
 	}
 	if _, err := s.Upload(ctx, custom, "1", "root-dd", strings.NewReader("abc"), images.UploadSpec{}); err != nil {
 		t.Fatal(err)
+	}
+	if fin := pl.finished(); len(fin) != 3 || fin[2].Err != nil || fin[2].Done != 3 || !errors.Is(fin[0].Err, images.ErrTooLarge) {
+		t.Errorf("upload progress = %+v; want too large, checksum, then 3 bytes done", fin)
 	}
 	if err := s.Complete(ctx, custom, "1"); err != nil {
 		t.Fatal(err)

@@ -185,7 +185,10 @@ func (s *Store) Upload(ctx context.Context, key Key, version, name string, r io.
 	if size <= 0 {
 		size = -1 // unknown; the digest, if given, still covers an empty file
 	}
-	got, err := s.blobs.ingest(ctxReader{ctx, r}, spec.SHA256, size, s.cfg.MaxUploadSize)
+	m := newMeter(Progress{Name: key.Path() + "/" + version + "/" + name, SHA256: spec.SHA256, Source: "upload", Total: max(size, 0)},
+		s.cfg.OnProgress, s.log, s.cfg.Now, 500*time.Millisecond, 5*time.Second)
+	got, err := s.blobs.ingest(ctxReader{ctx, r}, spec.SHA256, size, s.cfg.MaxUploadSize, m.add)
+	m.finish(err)
 	if err != nil {
 		if errors.Is(err, ErrChecksum) {
 			s.metrics.verifyFailures.Inc()
