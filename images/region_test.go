@@ -220,3 +220,57 @@ func TestUploadErrors(t *testing.T) {
 		t.Errorf("bad key: %v, want ErrInvalid", err)
 	}
 }
+
+// The region re-hashes its files: a corrupt one is removed and, with no
+// peer to fetch it from, its set stops being offered until re-imported.
+// Deleted sets' bytes go at GC.
+func TestStoreVerifyAndGC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Now()
+	s := newStore(t, images.StoreConfig{Dir: dir, GCGrace: time.Minute, Now: func() time.Time { return now }})
+	data := randData(1<<20, 40)
+	f, err := s.Upload(ctx, noble, "1", "boot-kernel", bytes.NewReader(data), images.UploadSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, noble, "1"); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "blobs", "sha256", f.SHA256[:2], f.SHA256)
+	b, _ := os.ReadFile(p)
+	b[7] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := s.Verify(ctx)
+	if err != nil || len(bad) != 1 {
+		t.Fatalf("Verify = %v, %v; want one bad file", bad, err)
+	}
+	if m, _ := s.Manifest(ctx, "r"); len(m.Sets) != 0 {
+		t.Fatalf("set with a corrupt file still offered: %+v", m.Sets)
+	}
+	if err := s.Complete(ctx, noble, "1"); !errors.Is(err, images.ErrIncomplete) {
+		t.Fatalf("Complete without the bytes: %v, want ErrIncomplete", err)
+	}
+
+	// A set deleted: its bytes stay during the grace period, then go.
+	custom := images.Key{OS: "custom", Release: "gc", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
+	g, err := s.Upload(ctx, custom, "1", "root-tgz", bytes.NewReader(randData(1000, 41)), images.UploadSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, custom, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.GC(ctx); err != nil || n != 0 {
+		t.Fatalf("GC within grace: removed %d, %v; want 0", n, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if n, err := s.GC(ctx); err != nil || n != 1 {
+		t.Fatalf("GC after grace: removed %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", "sha256", g.SHA256[:2], g.SHA256)); !os.IsNotExist(err) {
+		t.Fatalf("deleted set's bytes still on disk: %v", err)
+	}
+}
