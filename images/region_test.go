@@ -274,3 +274,52 @@ func TestStoreVerifyAndGC(t *testing.T) {
 		t.Fatalf("deleted set's bytes still on disk: %v", err)
 	}
 }
+
+// The real iPXE binaries from Debian's ipxe package, linked into a mirror
+// layout, go mirror → region (over HTTP) → rack, and the rack serves them
+// byte for byte under their bare names.
+func TestIPXEBinariesEndToEnd(t *testing.T) {
+	var names []string
+	for _, n := range []string{"ipxe.efi", "ipxe.pxe", "ipxe.lkrn"} {
+		if _, err := os.Stat(filepath.Join("/usr/lib/ipxe", n)); err == nil {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		t.Skip("skipping: /usr/lib/ipxe has no iPXE binaries; the Debian package ipxe provides them (`make test-deps` as root)")
+	}
+	mirror := t.TempDir()
+	dst := filepath.Join(mirror, "bootloader/amd64/generic/ipxe/generic/debian")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.Symlink(filepath.Join("/usr/lib/ipxe", n), filepath.Join(dst, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := images.BuildMirror(context.Background(), mirror, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mirrorSrv := httptest.NewServer(http.FileServer(http.Dir(mirror)))
+	t.Cleanup(mirrorSrv.Close)
+	region := newStore(t, images.StoreConfig{})
+	if res, err := region.Import(context.Background(), mirrorSrv.URL, nil); err != nil || res.Files != len(names) {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	regionSrv := httptest.NewServer(region.Handler())
+	t.Cleanup(regionSrv.Close)
+	rack := newCache(t, t.TempDir(), []string{regionSrv.URL}, nil)
+	if res := rack.SyncNow(context.Background()); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, n := range names {
+		want, err := os.ReadFile(filepath.Join("/usr/lib/ipxe", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rack, n); !bytes.Equal(got, want) {
+			t.Errorf("%s served by the rack differs from /usr/lib/ipxe/%s", n, n)
+		}
+	}
+}
