@@ -188,3 +188,50 @@ func TestFileCatalog(t *testing.T) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
 	}
 }
+
+func TestHoleReader(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 128 << 20
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	islands := map[int64][]byte{0: randBytes(5000, 3), 70 << 20: randBytes(1<<20, 4), size - 100: randBytes(100, 5)}
+	want := make([]byte, size)
+	for off, b := range islands {
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[off:], b)
+	}
+	st, _ := f.Stat()
+	rs := servable(f, st)
+	if _, ok := rs.(*holeReader); !ok {
+		t.Fatalf("servable chose %T for a sparse file", rs)
+	}
+	got, err := io.ReadAll(shortReader{rs, 100000})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("full read: %d bytes, %v; content equal: %v", len(got), err, bytes.Equal(got, want))
+	}
+	// Ranges across region boundaries, as ServeContent does them.
+	for _, r := range [][2]int64{{4000, 2000}, {70<<20 - 10, 30}, {size - 200, 200}, {1 << 20, 5}} {
+		if _, err := rs.Seek(r[0], io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, r[1])
+		if _, err := io.ReadFull(rs, b); err != nil || !bytes.Equal(b, want[r[0]:r[0]+r[1]]) {
+			t.Fatalf("range %v: %v", r, err)
+		}
+	}
+	dense, _ := os.Create(filepath.Join(dir, "dense"))
+	defer dense.Close()
+	_, _ = dense.Write(randBytes(1<<20, 6))
+	st, _ = dense.Stat()
+	if rs := servable(dense, st); rs != io.ReadSeeker(dense) {
+		t.Fatalf("servable chose %T for a dense file; want the *os.File (sendfile)", rs)
+	}
+}

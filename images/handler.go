@@ -154,7 +154,8 @@ func (s *Store) serveBlob(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", strconv.Quote(sum))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	http.ServeContent(w, r, "", st.ModTime(), f) // Range, If-Range, HEAD; sendfile
+	// Range, If-Range, HEAD; sendfile for ordinary files.
+	http.ServeContent(w, r, "", st.ModTime(), servable(f, st))
 }
 
 // proxyBlob forwards a blob request to the first peer that has the blob,
