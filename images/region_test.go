@@ -323,3 +323,40 @@ func TestIPXEBinariesEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, images.StoreConfig{})
+	up := func(k images.Key, v string, complete bool) {
+		t.Helper()
+		if _, err := s.Upload(ctx, k, v, "boot-kernel", strings.NewReader(k.Path()+v), images.UploadSpec{}); err != nil {
+			t.Fatal(err)
+		}
+		if complete {
+			if err := s.Complete(ctx, k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	up(noble, "1", true)
+	up(noble, "2", false) // abandoned, older than the newest complete
+	up(noble, "3", true)
+	up(noble, "4", true)
+	up(noble, "5", false) // in progress: kept
+	up(jammy, "1", true)
+	del, err := s.Prune(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range del {
+		got = append(got, d.Key.Release+"/"+d.Version)
+	}
+	if !slices.Equal(got, []string{"noble/1", "noble/2"}) {
+		t.Fatalf("pruned %v, want [noble/1 noble/2]", got)
+	}
+	left, _ := s.Catalog().ListSets(ctx)
+	if len(left) != 4 {
+		t.Fatalf("%d sets left, want 4 (jammy/1, noble/3, noble/4, noble/5)", len(left))
+	}
+}

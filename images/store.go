@@ -396,6 +396,51 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
+// Prune deletes old versions from the catalog: per key, every complete
+// version but the newest keep (keep < 1 counts as 1), and incomplete
+// versions older than the newest complete one (abandoned imports or
+// uploads). Racks only ever get the newest complete version, so older ones
+// serve rollback only. Bytes go at the next GC. It returns the sets deleted.
+func (s *Store) Prune(ctx context.Context, keep int) ([]Set, error) {
+	keep = max(keep, 1)
+	sets, err := s.cat.ListSets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[Key][]Set{}
+	for _, set := range sets {
+		byKey[set.Key] = append(byKey[set.Key], set)
+	}
+	var del []Set
+	for _, vs := range byKey {
+		sortSets(vs) // ascending versions
+		kept, newestComplete := 0, ""
+		for i := len(vs) - 1; i >= 0; i-- {
+			v := vs[i]
+			switch {
+			case v.Complete && kept < keep:
+				kept++
+				if newestComplete == "" {
+					newestComplete = v.Version
+				}
+			case v.Complete, newestComplete != "" && v.Version < newestComplete:
+				del = append(del, v)
+			}
+		}
+	}
+	sortSets(del)
+	for _, v := range del {
+		if err := s.cat.DeleteSet(ctx, v.Key, v.Version); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		s.log.Info("old resource version pruned", "resource", v.Key.Path(), "version", v.Version, "complete", v.Complete)
+	}
+	if len(del) > 0 {
+		s.notify()
+	}
+	return del, nil
+}
+
 // GC removes blobs no set in the catalog refers to (older than GCGrace),
 // and abandoned partial downloads. It returns the number of files removed.
 func (s *Store) GC(ctx context.Context) (int, error) {
