@@ -236,23 +236,6 @@ func (c *Cache) Open(name string) (*os.File, error) {
 	return c.blobs.open(f.SHA256)
 }
 
-// FS returns a read-only fs.FS view of Open, for http.FileServerFS, TFTP
-// handlers and the pxe package. Directories cannot be opened or listed.
-func (c *Cache) FS() fs.FS { return cacheFS{c} }
-
-type cacheFS struct{ c *Cache }
-
-func (f cacheFS) Open(name string) (fs.File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	file, err := f.c.Open(name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return file, nil
-}
-
 // Names lists the logical names Open serves, sorted.
 func (c *Cache) Names() []string {
 	c.mu.RLock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ironkit/ironkit/images"
@@ -358,5 +360,44 @@ func TestPrune(t *testing.T) {
 	left, _ := s.Catalog().ListSets(ctx)
 	if len(left) != 4 {
 		t.Fatalf("%d sets left, want 4 (jammy/1, noble/3, noble/4, noble/5)", len(left))
+	}
+}
+
+// The cache's fs.FS obeys the io/fs contract (testing/fstest), with small
+// files: fstest reads every file many ways.
+func TestCacheFS(t *testing.T) {
+	ctx := context.Background()
+	region := newStore(t, images.StoreConfig{})
+	for k, files := range map[images.Key][]string{noble: {"boot-kernel", "boot-initrd"}, ipxe: {"ipxe.efi", "undionly.kpxe"}} {
+		for _, n := range files {
+			if _, err := region.Upload(ctx, k, "1", n, strings.NewReader(k.Path()+"/"+n), images.UploadSpec{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := region.Complete(ctx, k, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(region.Handler())
+	t.Cleanup(srv.Close)
+	rack := newCache(t, t.TempDir(), []string{srv.URL}, nil)
+	if res := rack.SyncNow(ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if err := fstest.TestFS(rack.FS(), "ipxe.efi", "undionly.kpxe", "ubuntu/amd64/generic/noble/generic/boot-kernel",
+		"ubuntu/amd64/generic/noble/generic/boot-initrd", "bootloader/amd64/generic/ipxe/generic/ipxe.efi"); err != nil {
+		t.Fatal(err)
+	}
+	// Served over HTTP as pxe would.
+	web := httptest.NewServer(http.FileServerFS(rack.FS()))
+	t.Cleanup(web.Close)
+	resp, err := testClient(t).Get(web.URL + "/ubuntu/amd64/generic/noble/generic/boot-kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(b) != noble.Path()+"/boot-kernel" {
+		t.Fatalf("GET boot-kernel via http.FileServerFS: %s %q", resp.Status, b)
 	}
 }

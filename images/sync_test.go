@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -71,11 +72,9 @@ func TestSyncServeAndGC(t *testing.T) {
 	if got := readAll(t, c, "ipxe.efi"); !bytes.Equal(got, efi) {
 		t.Error("bootloader at its bare name differs")
 	}
-	f, err := c.FS().Open("ubuntu/amd64/generic/jammy/generic/squashfs")
-	if err != nil {
-		t.Fatalf("FS().Open: %v", err)
+	if st, err := fs.Stat(c.FS(), "ubuntu/amd64/generic/noble/generic/boot-kernel"); err != nil || st.Name() != "boot-kernel" || st.Size() != int64(len(kernel)) {
+		t.Fatalf("fs.Stat = %v, %v; want boot-kernel, %d bytes", st, err, len(kernel))
 	}
-	f.Close()
 	if _, err := c.Open("ubuntu/amd64/generic/focal/generic/boot-kernel"); !errors.Is(err, images.ErrNotFound) {
 		t.Errorf("Open of an unknown name: %v, want ErrNotFound", err)
 	}
