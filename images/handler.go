@@ -48,7 +48,9 @@ const proxiedHeader = "X-Ironkit-Images-Proxied"
 // Handler serves the store over HTTP: blobs to racks and peers, manifests,
 // inventories, uploads and the mirror view. It does no authentication: the
 // caller mounts it behind the rack/API auth. Uploads stream for as long as
-// they take; do not give the server a whole-request ReadTimeout.
+// they take and manifest long-polls hold a request up to their wait (at
+// most 5 minutes): give the server a ReadHeaderTimeout, not a whole-request
+// ReadTimeout or a WriteTimeout shorter than that.
 func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+ManifestPath, s.serveManifest)
