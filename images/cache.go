@@ -280,8 +280,12 @@ func (c *Cache) Inventory() Inventory {
 	c.mu.RLock()
 	man := c.state.Manifest
 	lastErr := c.lastErr
+	var serving []SetRef
+	for _, s := range c.state.Active {
+		serving = append(serving, SetRef{Key: s.Key, Version: s.Version})
+	}
 	c.mu.RUnlock()
-	inv := Inventory{Rack: c.cfg.RackID, At: c.cfg.Now().UTC(), ManifestETag: man.ETag, LastError: lastErr}
+	inv := Inventory{Rack: c.cfg.RackID, At: c.cfg.Now().UTC(), ManifestETag: man.ETag, LastError: lastErr, Serving: serving}
 	counted := map[string]bool{}
 	for _, s := range man.Sets {
 		st := SetStatus{Key: s.Key, Version: s.Version, Complete: true}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -399,5 +400,60 @@ func TestCacheFS(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || string(b) != noble.Path()+"/boot-kernel" {
 		t.Fatalf("GET boot-kernel via http.FileServerFS: %s %q", resp.Status, b)
+	}
+}
+
+// While a new version downloads, the rack keeps serving the previous
+// complete one, and says so in its inventory.
+func TestOldVersionServedDuringUpdate(t *testing.T) {
+	ctx := context.Background()
+	region := newStore(t, images.StoreConfig{})
+	v1, v2 := []byte("kernel v1"), randData(1<<20, 50)
+	put := func(v string, b []byte) images.File {
+		f, err := region.Upload(ctx, noble, v, "boot-kernel", bytes.NewReader(b), images.UploadSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := region.Complete(ctx, noble, v); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	put("1", v1)
+	var block sync.Once
+	gate, entered := make(chan struct{}), make(chan struct{})
+	var blockSum atomic.Value // string
+	blockSum.Store("")
+	h := region.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sum := blockSum.Load().(string); sum != "" && r.URL.Path == images.BlobPath(sum) {
+			block.Do(func() { close(entered); <-gate })
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	rack := newCache(t, t.TempDir(), []string{srv.URL}, nil)
+	if res := rack.SyncNow(ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	const name = "ubuntu/amd64/generic/noble/generic/boot-kernel"
+	blockSum.Store(put("2", v2).SHA256)
+
+	done := make(chan images.SyncResult, 1)
+	go func() { done <- rack.SyncNow(ctx) }()
+	<-entered
+	if got := readAll(t, rack, name); !bytes.Equal(got, v1) {
+		t.Fatalf("during the update the rack serves %q, want v1", got)
+	}
+	inv := rack.Inventory()
+	if len(inv.Serving) != 1 || inv.Serving[0].Version != "1" || len(inv.Sets) != 1 || inv.Sets[0].Version != "2" || inv.Sets[0].Complete {
+		t.Fatalf("inventory during the update: %+v", inv)
+	}
+	close(gate)
+	if res := <-done; res.Err != nil || res.Fetched != 1 || res.Removed != 1 {
+		t.Fatalf("update: %+v", res)
+	}
+	if got := readAll(t, rack, name); !bytes.Equal(got, v2) {
+		t.Fatal("after the update the rack does not serve v2")
 	}
 }

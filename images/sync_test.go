@@ -81,8 +81,8 @@ func TestSyncServeAndGC(t *testing.T) {
 
 	// The region got the inventory: nothing missing.
 	inv := regionInventory(t, hc, base)["rack-1"]
-	if inv.MissingFiles != 0 || len(inv.Sets) != 3 || !inv.Sets[0].Complete {
-		t.Errorf("inventory at region = %+v, want 3 complete sets", inv)
+	if inv.MissingFiles != 0 || len(inv.Sets) != 3 || !inv.Sets[0].Complete || len(inv.Serving) != 3 {
+		t.Errorf("inventory at region = %+v, want 3 complete sets, all served", inv)
 	}
 
 	// jammy removed, noble gets a new kernel: the old kernel and jammy's
