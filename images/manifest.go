@@ -32,8 +32,8 @@ type Inventory struct {
 	Rack         string      `json:"rack"`
 	At           time.Time   `json:"at"`
 	ManifestETag string      `json:"manifest_etag"`
-	Sets         []SetStatus `json:"sets"`    // every set of the manifest: complete or what is missing
-	Serving      []SetRef    `json:"serving"` // what Open serves now, per key (an older version while a newer one downloads)
+	Sets         []SetStatus `json:"sets"`          // every set of the manifest: complete or what is missing
+	Serving      []SetRef    `json:"serving"`       // what Open serves now, per key (an older version while a newer one downloads)
 	StoredBytes  int64       `json:"stored_bytes"`  // verified bytes on disk
 	MissingFiles int         `json:"missing_files"` // files needed but absent
 	MissingBytes int64       `json:"missing_bytes"`
