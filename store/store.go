@@ -17,6 +17,8 @@ import (
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/ironkit/ironkit/lifecycle"
 )
 
 // Backend names the database engine behind a Store.
@@ -54,6 +56,8 @@ type config struct {
 	secretParam  func(name string) bool
 	maxOpenConns int
 	allocRetries int
+	table        lifecycle.Table
+	deadlines    lifecycle.Deadlines
 }
 
 // Option configures Open.
@@ -124,6 +128,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		now:          time.Now,
 		secretParam:  DefaultSecretPowerParam,
 		allocRetries: 100,
+		table:        lifecycle.DefaultTable(),
+		deadlines:    lifecycle.DefaultDeadlines(),
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -163,4 +164,12 @@ func TestRegionKeyGivenIsNotStored(t *testing.T) {
 			t.Fatal("Open accepted a 5-byte region key")
 		}
 	})
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
