@@ -253,6 +253,7 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 			}
 			// Another allocator committed this address after we read the
 			// used ones: treat it as used and choose again.
+			s.lostRaces.Add(1)
 			if attempt+1 >= s.cfg.allocRetries {
 				return fmt.Errorf("subnet %s: lost the race for an address %d times: %w", sn.CIDR, attempt+1, ErrConflict)
 			}
@@ -264,6 +265,7 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 	if err != nil {
 		return netmodel.StaticAddress{}, err
 	}
+	s.allocations.Add(1)
 	return row.model(), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -44,6 +45,9 @@ type Store struct {
 
 	pgMu     sync.Mutex // guards pgListen
 	pgListen *pgListener
+
+	allocations atomic.Uint64 // addresses handed out by AllocateIP
+	lostRaces   atomic.Uint64 // inserts that lost an address to another allocator
 
 	closeOnce sync.Once
 	closeErr  error
@@ -283,3 +287,17 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) now() time.Time { return s.cfg.now().UTC() }
+
+// AllocationStats counts AllocateIP's work since Open.
+type AllocationStats struct {
+	// Allocations is how many addresses AllocateIP handed out.
+	Allocations uint64
+	// LostRaces is how many times an insert found its address taken by a
+	// concurrent allocator and chose again.
+	LostRaces uint64
+}
+
+// AllocationStats returns the allocation counters.
+func (s *Store) AllocationStats() AllocationStats {
+	return AllocationStats{Allocations: s.allocations.Load(), LostRaces: s.lostRaces.Load()}
+}
