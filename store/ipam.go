@@ -164,7 +164,7 @@ func (s *Store) subnetWithRanges(ctx context.Context, tx *txn, id int64, lock bo
 	row := new(subnetRow)
 	q := tx.NewSelect().Model(row).Where("id = ?", id)
 	if lock && s.backend == Postgres {
-		q = q.For("UPDATE")
+		q = q.For("NO KEY UPDATE")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return netmodel.Subnet{}, nil, rowErr(err, "subnet", "id", id)
@@ -225,17 +225,15 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 		if err != nil {
 			return err
 		}
-		var used []netip.Addr
-		var ips []string
-		if err := tx.NewSelect().Model((*ipAddressRow)(nil)).Column("ip").
-			Where("subnet_id = ? AND ip IS NOT NULL", subnetID).Scan(ctx, &ips); err != nil {
-			return err
-		}
-		for _, ip := range ips {
-			used = append(used, parseAddr(ip))
-		}
 		var lost []netip.Addr
 		for attempt := 0; ; attempt++ {
+			// Under READ COMMITTED every statement sees what has committed
+			// so far, so re-reading after a lost race catches up with all
+			// the winners at once.
+			used, err := s.usedAddrs(ctx, tx, subnetID)
+			if err != nil {
+				return err
+			}
 			addr, err := alloc.Next(used, lost...)
 			if err != nil {
 				return fmt.Errorf("subnet %s: %w", sn.CIDR, err)
@@ -258,6 +256,14 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 				return fmt.Errorf("subnet %s: lost the race for an address %d times: %w", sn.CIDR, attempt+1, ErrConflict)
 			}
 			lost = append(lost, addr)
+			if attempt == 0 && s.backend == Postgres {
+				// Contention: queue behind the other losers on the subnet
+				// row instead of all chasing the same next address. The
+				// unique index still decides; the lock only cuts the herd.
+				if _, err := s.lockForUpdate(ctx, tx, "subnets", subnetID); err != nil {
+					return err
+				}
+			}
 		}
 		tx.changed(KindIPAddress, row.ID, OpInsert)
 		return nil
@@ -267,6 +273,21 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 	}
 	s.allocations.Add(1)
 	return row.model(), nil
+}
+
+// usedAddrs returns every address of the subnet with a row, discovered ones
+// included: the allocator avoids them even though the index does not.
+func (s *Store) usedAddrs(ctx context.Context, tx *txn, subnetID int64) ([]netip.Addr, error) {
+	var ips []string
+	if err := tx.NewSelect().Model((*ipAddressRow)(nil)).Column("ip").
+		Where("subnet_id = ? AND ip IS NOT NULL", subnetID).Scan(ctx, &ips); err != nil {
+		return nil, err
+	}
+	used := make([]netip.Addr, 0, len(ips))
+	for _, ip := range ips {
+		used = append(used, parseAddr(ip))
+	}
+	return used, nil
 }
 
 // ReserveIP stores an address the caller chose (sticky, user-reserved, a

@@ -21,12 +21,15 @@ func invalid(object, field string, value any, format string, args ...any) error 
 }
 
 // lockForUpdate locks the row on PostgreSQL so that concurrent checks of
-// the same parent (overlapping ranges of one subnet, ...) serialise. SQLite
-// transactions hold the write lock from the start and need nothing.
+// the same parent (overlapping ranges of one subnet, ...) serialise. It is
+// FOR NO KEY UPDATE, which does not conflict with the FOR KEY SHARE locks
+// that foreign-key checks of concurrent child inserts take (FOR UPDATE
+// would, and deadlocks against them). SQLite transactions hold the write
+// lock from the start and need nothing.
 func (s *Store) lockForUpdate(ctx context.Context, tx *txn, table string, id int64) (bool, error) {
 	q := tx.NewSelect().Table(table).Column("id").Where("id = ?", id)
 	if s.backend == Postgres {
-		q = q.For("UPDATE")
+		q = q.For("NO KEY UPDATE")
 	}
 	var got int64
 	err := q.Scan(ctx, &got)
