@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ironkit/ironkit/lifecycle"
+	"github.com/ironkit/ironkit/netmodel"
 	"github.com/ironkit/ironkit/store"
 )
 
@@ -161,8 +162,19 @@ func TestLifecycleFlow(t *testing.T) {
 			{lifecycle.ActionRelease, lifecycle.Releasing, "alice", true},
 			{lifecycle.EventReleased, lifecycle.Ready, "", false},
 		}
+		_, _, sn := seedNetwork(t, s, "10.21.0.0/24")
 		version := m.Version
 		for _, st := range steps {
+			if st.action == lifecycle.EventDeployed {
+				a, err := s.AllocateIP(ctx, sn.ID, store.AllocRequest{InterfaceID: m.Interfaces[0].ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.ReserveIP(ctx, netmodel.StaticAddress{SubnetID: sn.ID, AllocType: netmodel.AllocSticky,
+					Addr: a.Addr.Next(), InterfaceID: m.Interfaces[0].ID}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			got, err := s.Transition(ctx, m.SystemID, store.TransitionRequest{
 				Action: st.action, User: "alice", Reason: "test " + string(st.action),
 				Options: lifecycle.Options{System: true}, Version: version,
@@ -177,6 +189,11 @@ func TestLifecycleFlow(t *testing.T) {
 				t.Fatalf("%s: version %d, want %d", st.action, got.Version, version+1)
 			}
 			version = got.Version
+		}
+		// Back in Ready: the auto address is freed, the sticky one kept.
+		left, _ := s.InterfaceAddresses(ctx, m.Interfaces[0].ID)
+		if len(left) != 1 || left[0].AllocType != netmodel.AllocSticky {
+			t.Fatalf("addresses after release: %+v; want the sticky one only", left)
 		}
 		evs, err := s.Events(ctx, m.SystemID)
 		if err != nil {

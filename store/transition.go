@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ironkit/ironkit/lifecycle"
+	"github.com/ironkit/ironkit/netmodel"
 )
 
 // WithLifecycle sets the transition table Transition decides with (default
@@ -35,8 +36,9 @@ type TransitionRequest struct {
 	Version int64
 }
 
-// ownerless statuses clear the owner on entry (the machine is back in the
-// pool).
+// ownerless statuses clear the owner on entry and free the machine's auto
+// addresses (the machine is back in the pool; netmodel.AllocAuto addresses
+// live from deployment to release).
 var ownerless = map[lifecycle.Status]bool{
 	lifecycle.New:     true,
 	lifecycle.Ready:   true,
@@ -46,7 +48,9 @@ var ownerless = map[lifecycle.Status]bool{
 // Transition applies an action to a machine in one transaction: lifecycle
 // decides the next state (an invalid action fails with a
 // *lifecycle.TransitionError), and the status change, its deadline, the
-// owner and an event row commit together or not at all. Optimistic
+// owner (set by allocate, cleared on return to New, Ready or Retired, when
+// the machine's auto addresses are freed too) and an event row commit
+// together or not at all. Optimistic
 // concurrency: the machine row is updated only if its version is still the
 // one read, so of two concurrent conflicting changes one fails with
 // ErrConflict instead of being lost.
@@ -110,6 +114,11 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, &ConflictError{Object: "machine", Key: m.SystemID, Version: m.Version}
+	}
+	if ownerless[next.Status] && !ownerless[m.Status] {
+		if err := freeAutoAddresses(ctx, tx, m.SystemID); err != nil {
+			return nil, err
+		}
 	}
 	ev := &eventRow{
 		SystemID: m.SystemID, Type: string(req.Action), FromStatus: string(m.Status),
@@ -286,4 +295,21 @@ func (s *Store) AllocateMachine(ctx context.Context, c Constraints, user, reason
 		return nil, err
 	}
 	return out, nil
+}
+
+// freeAutoAddresses deletes the auto addresses of a machine's interfaces.
+func freeAutoAddresses(ctx context.Context, tx *txn, systemID string) error {
+	var ids []int64
+	err := tx.NewDelete().Model((*ipAddressRow)(nil)).
+		Where("alloc_type = ?", string(netmodel.AllocAuto)).
+		Where("interface_id IN (?)", tx.NewSelect().Model((*interfaceRow)(nil)).Column("id").Where("system_id = ?", systemID)).
+		Returning("id").
+		Scan(ctx, &ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		tx.changed(KindIPAddress, id, OpDelete)
+	}
+	return nil
 }
