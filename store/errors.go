@@ -51,14 +51,19 @@ type DuplicateError struct {
 	Object string
 	Field  string
 	Value  string
+	// Holder names who has the value when known ("machine abc123").
+	Holder string
 }
 
 func (e *DuplicateError) Error() string {
-	v := ""
+	v, h := "", ""
 	if e.Value != "" {
 		v = fmt.Sprintf(" %q", e.Value)
 	}
-	return fmt.Sprintf("%s %s%s already exists: choose another %s or change the existing %s", e.Object, e.Field, v, e.Field, e.Object)
+	if e.Holder != "" {
+		h = " (" + e.Holder + ")"
+	}
+	return fmt.Sprintf("%s %s%s already exists%s: choose another %s or change the existing %s", e.Object, e.Field, v, h, e.Field, e.Object)
 }
 
 func (e *DuplicateError) Unwrap() error { return ErrDuplicate }

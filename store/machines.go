@@ -330,7 +330,7 @@ func (s *Store) insertInterface(ctx context.Context, tx *txn, systemID string, i
 	var owner string
 	err := tx.NewSelect().Model((*interfaceRow)(nil)).Column("system_id").Where("mac = ?", mac).Scan(ctx, &owner)
 	if err == nil {
-		return 0, &DuplicateError{Object: "interface", Field: "mac", Value: mac + " (on machine " + owner + ")"}
+		return 0, &DuplicateError{Object: "interface", Field: "mac", Value: mac, Holder: "on machine " + owner}
 	}
 	if ifc.VLANID != 0 {
 		ok, err := exists(ctx, tx, "vlans", ifc.VLANID)
