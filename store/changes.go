@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -203,7 +204,7 @@ func (s *Store) startPGListener(ctx context.Context) error {
 		_ = l.ln.Close()
 		return err
 	}
-	go l.run(s.changes)
+	go l.run(s.changes, s.cfg.logger)
 	// LISTEN is sent but not yet acknowledged: notify ourselves until our
 	// marker comes back, so a Change committed after we return is seen.
 	if err := s.awaitMarker(ctx, l); err != nil {
@@ -248,7 +249,7 @@ func (s *Store) awaitMarker(ctx context.Context, l *pgListener) error {
 	}
 }
 
-func (l *pgListener) run(b *broadcaster) {
+func (l *pgListener) run(b *broadcaster, log *slog.Logger) {
 	defer close(l.done)
 	ctx := context.Background()
 	for {
@@ -263,6 +264,7 @@ func (l *pgListener) run(b *broadcaster) {
 			}
 			// The driver replaces a broken connection and re-LISTENs, but
 			// whatever was sent meanwhile is gone.
+			log.Warn("change listener lost its connection; subscribers resync", "err", err)
 			b.resync()
 			time.Sleep(200 * time.Millisecond)
 			continue

@@ -95,3 +95,46 @@ func TestChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestChangesSurviveListenerLoss kills the PostgreSQL session that LISTENs:
+// subscribers are told to resync (changes may have been missed), and once
+// the driver has reconnected, changes flow again.
+func TestChangesSurviveListenerLoss(t *testing.T) {
+	t.Parallel()
+	b := postgresBackend(t)
+	reportBackend(t, store.Postgres)
+	ctx := ctxT(t)
+	s := b.open(t)
+	ch, err := s.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.DB().ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("terminated %d listening sessions, want 1", n)
+	}
+	if c := next(t, ch); c.Kind != store.KindResync {
+		t.Fatalf("after losing the listener got %+v, want resync", c)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		z, err := s.CreateZone(ctx, netmodel.Zone{Name: "z" + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c := <-ch:
+			if c.Kind == store.KindZone && c.ID == strconv.FormatInt(z.ID, 10) {
+				return
+			}
+		case <-time.After(300 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no change delivered within 15s of losing the listener")
+		}
+	}
+}
