@@ -42,6 +42,7 @@ type Store struct {
 	regionKey []byte // AES-256 key for secrets at rest
 
 	changes *broadcaster // fan-out of Change to subscribers
+	writers chan struct{} // SQLite: one write transaction at a time
 
 	pgMu     sync.Mutex // guards pgListen
 	pgListen *pgListener
@@ -147,6 +148,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, backend: backend, cfg: cfg, changes: newBroadcaster()}
+	if backend == SQLite {
+		s.writers = make(chan struct{}, 1)
+	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", backend, err)

@@ -39,6 +39,18 @@ func (t *txn) changed(kind Kind, id any, op Op) {
 // PostgreSQL the changes are NOTIFYed inside the transaction (delivered on
 // commit); on SQLite they are published after the commit.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) error) (err error) {
+	if s.writers != nil {
+		// SQLite runs one write transaction at a time and lets waiters poll
+		// for the lock (busy_timeout), which starves some under load. Queue
+		// this Store's writers here instead, in order and cancellably; only
+		// other processes still meet the busy timeout.
+		select {
+		case s.writers <- struct{}{}:
+			defer func() { <-s.writers }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	btx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
