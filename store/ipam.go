@@ -75,22 +75,18 @@ func (s *Store) Subnets(ctx context.Context) ([]netmodel.Subnet, error) {
 	return out, nil
 }
 
-// SubnetFor returns the most specific subnet containing addr.
+// SubnetFor returns the most specific subnet containing addr
+// (netmodel.SubnetFor over the stored subnets).
 func (s *Store) SubnetFor(ctx context.Context, addr netip.Addr) (netmodel.Subnet, error) {
 	all, err := s.Subnets(ctx)
 	if err != nil {
 		return netmodel.Subnet{}, err
 	}
-	best := -1
-	for i, sn := range all {
-		if sn.CIDR.Contains(addr) && (best < 0 || sn.CIDR.Bits() > all[best].CIDR.Bits()) {
-			best = i
-		}
-	}
-	if best < 0 {
+	sn, ok := netmodel.SubnetFor(addr, all)
+	if !ok {
 		return netmodel.Subnet{}, notFound("subnet", "containing address", addr)
 	}
-	return all[best], nil
+	return sn, nil
 }
 
 // --- IP ranges -------------------------------------------------------------
