@@ -41,7 +41,7 @@ type Store struct {
 
 	regionKey []byte // AES-256 key for secrets at rest
 
-	changes *broadcaster // fan-out of Change to subscribers
+	changes *broadcaster  // fan-out of Change to subscribers
 	writers chan struct{} // SQLite: one write transaction at a time
 
 	pgMu     sync.Mutex // guards pgListen
