@@ -104,8 +104,8 @@ func WithSecretPowerParams(isSecret func(name string) bool) Option {
 	}
 }
 
-// WithMaxOpenConns limits the connection pool (default: database/sql's
-// default for PostgreSQL and files; 1 for in-memory SQLite).
+// WithMaxOpenConns limits the connection pool (default: 20 for PostgreSQL,
+// unlimited for a SQLite file, 1 for in-memory SQLite).
 func WithMaxOpenConns(n int) Option {
 	return func(c *config) { c.maxOpenConns = n }
 }
@@ -177,9 +177,11 @@ func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 			return nil, "", err
 		}
 		sqldb := sql.OpenDB(conn)
-		if cfg.maxOpenConns > 0 {
-			sqldb.SetMaxOpenConns(cfg.maxOpenConns)
+		n := cfg.maxOpenConns
+		if n <= 0 {
+			n = defaultPGConns
 		}
+		sqldb.SetMaxOpenConns(n)
 		return bun.NewDB(sqldb, pgdialect.New()), Postgres, nil
 	case dsn == "":
 		return nil, "", fmt.Errorf("%w: empty; give a SQLite path (file:/var/lib/ironkit/region.db) or postgres://user@host/db", ErrBadDSN)
@@ -204,6 +206,10 @@ func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 		return bun.NewDB(sqldb, sqlitedialect.New()), SQLite, nil
 	}
 }
+
+// defaultPGConns bounds each Store's PostgreSQL pool so that many regions
+// (and their job queues) fit under the server's max_connections.
+const defaultPGConns = 20
 
 func pgConnector(dsn string) (c *pgdriver.Connector, err error) {
 	defer func() { // pgdriver.WithDSN panics on a malformed DSN

@@ -3,10 +3,14 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/uptrace/bun"
+	"modernc.org/sqlite"
 )
 
 // txn is a transaction that also collects the changes it makes, announced
@@ -51,7 +55,7 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) 
 			return ctx.Err()
 		}
 	}
-	btx, err := s.db.BeginTx(ctx, nil)
+	btx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -81,4 +85,33 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) 
 		}
 	}
 	return nil
+}
+
+// sqliteBusyPatience is how long begin keeps retrying a SQLite database
+// that another process holds locked, beyond the DSN's busy_timeout.
+const sqliteBusyPatience = 30 * time.Second
+
+// begin starts a transaction. On SQLite, BEGIN IMMEDIATE waits busy_timeout
+// for another process's write transaction; if that was not enough, begin
+// retries (with jittered sleeps, until ctx ends or sqliteBusyPatience has
+// passed) rather than fail a request because another process was busy.
+func (s *Store) begin(ctx context.Context) (bun.Tx, error) {
+	start := time.Now()
+	for {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err == nil || s.backend != SQLite || !sqliteBusy(err) || time.Since(start) > sqliteBusyPatience {
+			return tx, err
+		}
+		select {
+		case <-ctx.Done():
+			return tx, err
+		case <-time.After(time.Duration(1+rand.IntN(10)) * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy reports SQLITE_BUSY (any extended code).
+func sqliteBusy(err error) bool {
+	var sqErr *sqlite.Error
+	return errors.As(err, &sqErr) && sqErr.Code()&0xff == 5
 }
