@@ -79,8 +79,12 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	return row.Value, nil
 }
 
-// SetSecret stores (or replaces) the secret called name.
+// SetSecret stores (or replaces) the secret called name. The region key
+// cannot be replaced this way: what it encrypted would become unreadable.
 func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error {
+	if name == SecretRegionKey {
+		return invalid("secret "+name, "name", name, "the region key cannot be replaced in place: what it encrypted would become unreadable; pass a key with WithRegionKey on a new database instead")
+	}
 	row := &secretRow{Name: name, Value: value, CreatedAt: s.now()}
 	_, err := s.db.NewInsert().Model(row).
 		On("CONFLICT (name) DO UPDATE").Set("value = EXCLUDED.value").

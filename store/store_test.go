@@ -145,6 +145,9 @@ func TestSecrets(t *testing.T) {
 		if v, err := s2.Secret(ctx, "x"); err != nil || string(v) != "two" {
 			t.Fatalf("Secret(x) = %q, %v", v, err)
 		}
+		if err := s2.SetSecret(ctx, store.SecretRegionKey, make([]byte, 32)); err == nil {
+			t.Fatal("SetSecret replaced the region key")
+		}
 		if _, err := s2.Secret(ctx, "absent"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Secret(absent) err = %v, want ErrNotFound", err)
 		}

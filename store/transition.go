@@ -166,16 +166,19 @@ func (s *Store) SetDeadline(ctx context.Context, systemID string, deadline time.
 	if !deadline.IsZero() {
 		v = deadline.UTC()
 	}
-	res, err := s.db.NewUpdate().Model((*machineRow)(nil)).
-		Set("status_deadline = ?", v).
-		Where("system_id = ?", systemID).Exec(ctx)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("machine", "system_id", systemID)
-	}
-	return nil
+	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		res, err := tx.NewUpdate().Model((*machineRow)(nil)).
+			Set("status_deadline = ?", v).
+			Where("system_id = ?", systemID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("machine", "system_id", systemID)
+		}
+		tx.changed(KindMachine, systemID, OpUpdate)
+		return nil
+	})
 }
 
 // ExpiredMachines returns up to limit machines (all when limit ≤ 0) whose
