@@ -452,3 +452,21 @@ func TestParse(t *testing.T) {
 		t.Errorf("%d statuses, MAAS has 23", len(Statuses()))
 	}
 }
+
+// TestDefaultTableIsFresh: modifying one DefaultTable, even inside a rule's
+// RestoreOnly slice, never reaches another.
+func TestDefaultTableIsFresh(t *testing.T) {
+	a := DefaultTable()
+	a.Rules[Testing][EventTested].RestoreOnly[0] = Broken
+	a.Actions[ActionDeploy] = ActionInfo{Admin: true}
+	a.Failure[Deployed] = Broken
+	b := DefaultTable()
+	if b.Rules[Testing][EventTested].RestoreOnly[0] != Ready || b.Actions[ActionDeploy].Admin || b.IsInProgress(Deployed) {
+		t.Error("a modified DefaultTable leaked into a fresh one")
+	}
+	c := b.Clone()
+	c.Rules[Broken][ActionMarkFixed].RestoreOnly[0] = Ready
+	if b.Rules[Broken][ActionMarkFixed].RestoreOnly[0] != Deployed {
+		t.Error("modifying a clone's RestoreOnly changed the original")
+	}
+}
