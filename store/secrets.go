@@ -144,12 +144,12 @@ func (s *Store) gcm() (cipher.AEAD, error) {
 }
 
 // secretPowerWords mark power parameter names that hold secrets.
-var secretPowerWords = []string{"pass", "secret", "token", "key", "community", "credential"}
+var secretPowerWords = []string{"pass", "secret", "token", "key", "community", "credential", "k_g"}
 
 // DefaultSecretPowerParam reports whether a power parameter name holds a
 // secret that must be encrypted at rest: names containing pass, secret,
-// token, key, community or credential (power_pass, password, api_token,
-// k_g key, snmp community, ...).
+// token, key, community, credential or k_g (power_pass, password,
+// api_token, IPMI k_g, SNMP community, ...).
 func DefaultSecretPowerParam(name string) bool {
 	n := strings.ToLower(name)
 	for _, w := range secretPowerWords {

@@ -121,7 +121,7 @@ func WithAllocRetries(n int) Option {
 }
 
 // ErrBadDSN reports a DSN that names no backend Open understands.
-var ErrBadDSN = errors.New("store: bad DSN")
+var ErrBadDSN = errors.New("bad DSN")
 
 // Open connects to the database named by dsn and applies every pending
 // migration. A dsn beginning with postgres:// or postgresql:// selects
