@@ -13,10 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/ironkit/ironkit/lifecycle"
@@ -44,8 +45,10 @@ type Store struct {
 	changes *broadcaster  // fan-out of Change to subscribers
 	writers chan struct{} // SQLite: one write transaction at a time
 
-	pgMu     sync.Mutex // guards pgListen
+	pgConfig *pgx.ConnConfig // for the LISTEN connection
+	pgMu     sync.Mutex      // guards pgListen and pgClosed
 	pgListen *pgListener
+	pgClosed bool
 
 	allocations atomic.Uint64 // addresses handed out by AllocateIP
 	lostRaces   atomic.Uint64 // inserts that lost an address to another allocator
@@ -148,6 +151,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, backend: backend, cfg: cfg, changes: newBroadcaster()}
+	if backend == Postgres {
+		s.pgConfig, _ = pgConnConfig(dsn) // parsed once already by openDB
+	}
 	if backend == SQLite {
 		s.writers = make(chan struct{}, 1)
 	}
@@ -169,14 +175,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if _, err := url.Parse(dsn); err != nil {
-			return nil, "", fmt.Errorf("%w: %v", ErrBadDSN, err)
-		}
-		conn, err := pgConnector(dsn)
+		connCfg, err := pgConnConfig(dsn)
 		if err != nil {
 			return nil, "", err
 		}
-		sqldb := sql.OpenDB(conn)
+		sqldb := stdlib.OpenDB(*connCfg)
 		n := cfg.maxOpenConns
 		if n <= 0 {
 			n = defaultPGConns
@@ -211,13 +214,22 @@ func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 // (and their job queues) fit under the server's max_connections.
 const defaultPGConns = 20
 
-func pgConnector(dsn string) (c *pgdriver.Connector, err error) {
-	defer func() { // pgdriver.WithDSN panics on a malformed DSN
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrBadDSN, r)
-		}
-	}()
-	return pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTracing(false)), nil
+// pgConnConfig parses a PostgreSQL DSN for pgx. Unless the DSN chooses
+// otherwise, queries run in pgx's "exec" mode: bun sends every query with
+// its values inlined, so the default statement cache would prepare (and
+// evict) each one, an extra round trip per query.
+func pgConnConfig(dsn string) (*pgx.ConnConfig, error) {
+	if u, err := url.Parse(dsn); err == nil && !u.Query().Has("default_query_exec_mode") {
+		q := u.Query()
+		q.Set("default_query_exec_mode", "exec")
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadDSN, err)
+	}
+	return cfg, nil
 }
 
 // sqliteDefaults are applied unless the DSN sets them. _txlock=immediate makes
@@ -285,6 +297,7 @@ func (s *Store) SQLDB() *sql.DB { return s.db.DB }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.pgMu.Lock()
+		s.pgClosed = true
 		if s.pgListen != nil {
 			s.pgListen.close()
 			s.pgListen = nil

@@ -70,7 +70,7 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) 
 	}
 	if s.backend == Postgres {
 		for _, c := range tx.changes {
-			payload, _ := json.Marshal(pgMessage{Change: c})
+			payload, _ := json.Marshal(c)
 			if _, err = btx.ExecContext(ctx, "SELECT pg_notify(?, ?)", pgChannel, string(payload)); err != nil {
 				return fmt.Errorf("store: notify: %w", err)
 			}
