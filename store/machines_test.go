@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -441,6 +442,30 @@ func TestAllocateMachine(t *testing.T) {
 		for _, m := range ms {
 			if m.Owner != got[m.SystemID] {
 				t.Fatalf("machine %s owner %q, allocator %q", m.SystemID, m.Owner, got[m.SystemID])
+			}
+		}
+	})
+}
+
+// TestTransitionResultMatchesStored: what Transition returns (built without
+// re-reading the row) is what a fresh read returns.
+func TestTransitionResultMatchesStored(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		s := b.open(t)
+		m := newMachine(t, s, "same", "52:54:00:dd:00:09")
+		for _, a := range []lifecycle.Action{lifecycle.ActionCommission, lifecycle.EventCommissioned, lifecycle.ActionAllocate, lifecycle.ActionDeploy} {
+			got, err := s.Transition(ctx, m.SystemID, store.TransitionRequest{Action: a, User: "carol", Options: lifecycle.Options{System: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			read, err := s.Machine(ctx, m.SystemID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, read) {
+				t.Fatalf("%s: returned\n%+v\nstored\n%+v", a, got, read)
 			}
 		}
 	})

@@ -309,7 +309,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-func (s *Store) now() time.Time { return s.cfg.now().UTC() }
+// now is the Store's clock in UTC, truncated to the microseconds both
+// databases keep, so values returned without a re-read equal stored ones.
+func (s *Store) now() time.Time { return s.cfg.now().UTC().Truncate(time.Microsecond) }
 
 // AllocationStats counts AllocateIP's work since Open.
 type AllocationStats struct {

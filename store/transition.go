@@ -83,8 +83,9 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 	}
 	now := s.now()
 	var deadline any // NULL unless the new status has one
+	var deadlineT time.Time
 	if d, ok := s.cfg.deadlines.Start(next.Status, now); ok {
-		deadline = d
+		deadline, deadlineT = d, d
 	}
 	owner := m.Owner
 	if req.Action == lifecycle.ActionAllocate {
@@ -128,7 +129,13 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 		return nil, err
 	}
 	tx.changed(KindMachine, m.SystemID, OpUpdate)
-	return s.loadMachine(ctx, tx, m.SystemID)
+	// The row is now exactly m plus what this update set (the version
+	// guard proves nobody else changed it): no need to read it back.
+	out := *m
+	out.Status, out.PreviousStatus, out.Locked = next.Status, next.Previous, next.Locked
+	out.Owner, out.StatusDeadline = owner, deadlineT
+	out.Version, out.UpdatedAt = m.Version+1, now
+	return &out, nil
 }
 
 // Heartbeat extends the deadline of a machine in an in-progress status
