@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -240,6 +241,9 @@ func (s *Store) FailExpired(ctx context.Context, limit int) ([]*Machine, error) 
 				Options: lifecycle.Options{System: true},
 				Reason:  fmt.Sprintf("%s deadline %s expired", m.Status.Title(), m.StatusDeadline.Format(time.RFC3339)),
 			}, now)
+			if errors.Is(err, ErrConflict) {
+				continue // a heartbeat or an action got there first
+			}
 			if err != nil {
 				return err
 			}
