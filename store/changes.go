@@ -237,6 +237,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, lo
 				continue
 			}
 			backoff = 100 * time.Millisecond
+			log.Info("change listener reconnected")
 			// Whatever was committed while we were away is gone.
 			b.resync()
 		}
@@ -251,6 +252,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, lo
 			b.resync()
 			continue
 		}
+		log.Debug("change notification", "payload", n.Payload)
 		var c Change
 		if json.Unmarshal([]byte(n.Payload), &c) == nil {
 			b.publish(c)

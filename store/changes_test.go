@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +106,7 @@ func TestChangesSurviveListenerLoss(t *testing.T) {
 	b := postgresBackend(t)
 	reportBackend(t, store.Postgres)
 	ctx := ctxT(t)
-	s := b.open(t)
+	s := b.open(t, store.WithLogger(slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	ch, err := s.Changes(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -120,21 +122,38 @@ func TestChangesSurviveListenerLoss(t *testing.T) {
 	if c := next(t, ch); c.Kind != store.KindResync {
 		t.Fatalf("after losing the listener got %+v, want resync", c)
 	}
+	// Once the driver has reconnected, a new change arrives. Drain what
+	// comes (the reconnect's resync, changes made before the new LISTEN
+	// took effect) until the latest change shows up.
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; ; i++ {
 		z, err := s.CreateZone(ctx, netmodel.Zone{Name: "z" + strconv.Itoa(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case c := <-ch:
-			if c.Kind == store.KindZone && c.ID == strconv.FormatInt(z.ID, 10) {
-				return
+		want := strconv.FormatInt(z.ID, 10)
+		wait := time.After(300 * time.Millisecond)
+	drain:
+		for {
+			select {
+			case c := <-ch:
+				if c.Kind == store.KindZone && c.ID == want {
+					return
+				}
+			case <-wait:
+				break drain
 			}
-		case <-time.After(300 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no change delivered within 15s of losing the listener")
 		}
 	}
+}
+
+// tWriter sends log lines to t.Log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
