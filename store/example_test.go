@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,9 +39,10 @@ func Example() {
 		log.Fatal(err)
 	}
 
+	mac, _ := net.ParseMAC("52:54:00:00:00:01")
 	m, err := s.CreateMachine(ctx, store.Machine{
 		SystemID: "abc123", Hostname: "node1", Architecture: "amd64/generic",
-		Interfaces: []store.Interface{{MAC: mustMAC("52:54:00:00:00:01")}},
+		Interfaces: []store.Interface{{MAC: mac}},
 	}, "admin")
 	if err != nil {
 		log.Fatal(err)
