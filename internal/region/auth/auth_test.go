@@ -11,38 +11,38 @@ func TestDecideTable(t *testing.T) {
 	user := Principal{Kind: User, UserID: 2}
 	admin := Principal{Kind: Admin, UserID: 1}
 	rack := Principal{Kind: Rack, RackID: 3}
-	m7 := Principal{Kind: Machine, MachineID: 7}
+	m7 := Principal{Kind: Machine, SystemID: "m7"}
 	anon := Principal{Kind: Anonymous}
 	tests := []struct {
 		name   string
 		access Access
 		p      Principal
-		path   int64
+		path   string
 		want   Verdict
 	}{
-		{"public anon", Public, anon, 0, Allow},
-		{"public machine", Public, m7, 0, Allow},
-		{"user anon", Authenticated, anon, 0, Unauthenticated},
-		{"user user", Authenticated, user, 0, Allow},
-		{"user rack", Authenticated, rack, 0, Forbidden},
-		{"user machine", Authenticated, m7, 0, Forbidden},
-		{"admin user", AdminOnly, user, 0, Forbidden},
-		{"admin admin", AdminOnly, admin, 0, Allow},
-		{"self own", MachineSelf, m7, 7, Allow},
-		{"self other", MachineSelf, m7, 8, Forbidden},
-		{"self no id", MachineSelf, m7, 0, Forbidden},
-		{"self admin", MachineSelf, admin, 8, Allow},
-		{"self user", MachineSelf, user, 8, Forbidden},
-		{"self anon", MachineSelf, anon, 8, Unauthenticated},
-		{"rack rack", RackOnly, rack, 0, Allow},
-		{"rack admin", RackOnly, admin, 0, Forbidden},
-		{"rack anon", RackOnly, anon, 0, Unauthenticated},
-		{"unknown access", Access("nope"), admin, 0, Forbidden},
+		{"public anon", Public, anon, "", Allow},
+		{"public machine", Public, m7, "", Allow},
+		{"user anon", Authenticated, anon, "", Unauthenticated},
+		{"user user", Authenticated, user, "", Allow},
+		{"user rack", Authenticated, rack, "", Forbidden},
+		{"user machine", Authenticated, m7, "", Forbidden},
+		{"admin user", AdminOnly, user, "", Forbidden},
+		{"admin admin", AdminOnly, admin, "", Allow},
+		{"self own", MachineSelf, m7, "m7", Allow},
+		{"self other", MachineSelf, m7, "m8", Forbidden},
+		{"self no id", MachineSelf, m7, "", Forbidden},
+		{"self admin", MachineSelf, admin, "m8", Allow},
+		{"self user", MachineSelf, user, "m8", Forbidden},
+		{"self anon", MachineSelf, anon, "m8", Unauthenticated},
+		{"rack rack", RackOnly, rack, "", Allow},
+		{"rack admin", RackOnly, admin, "", Forbidden},
+		{"rack anon", RackOnly, anon, "", Unauthenticated},
+		{"unknown access", Access("nope"), admin, "", Forbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Decide(tc.access, tc.p, tc.path); got != tc.want {
-				t.Fatalf("Decide(%s, %s, %d) = %v, want %v", tc.access, tc.p.Kind, tc.path, got, tc.want)
+				t.Fatalf("Decide(%s, %s, %q) = %v, want %v", tc.access, tc.p.Kind, tc.path, got, tc.want)
 			}
 		})
 	}
@@ -122,7 +122,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestVisibility(t *testing.T) {
-	u := Principal{Kind: User, UserID: 2}
+	u := Principal{Kind: User, UserID: 2, Username: "u"}
 	tests := []struct {
 		name string
 		p    Principal
@@ -130,10 +130,10 @@ func TestVisibility(t *testing.T) {
 		want bool
 	}{
 		{"ready pool", u, MachineView{Ready: true}, true},
-		{"own", u, MachineView{OwnerID: 2}, true},
-		{"other's", u, MachineView{OwnerID: 3}, false},
+		{"own", u, MachineView{Owner: "u"}, true},
+		{"other's", u, MachineView{Owner: "v"}, false},
 		{"unowned not ready", u, MachineView{}, false},
-		{"admin", Principal{Kind: Admin}, MachineView{OwnerID: 3}, true},
+		{"admin", Principal{Kind: Admin}, MachineView{Owner: "v"}, true},
 		{"rack", Principal{Kind: Rack}, MachineView{Ready: true}, false},
 	}
 	for _, tc := range tests {

@@ -70,8 +70,8 @@ var decisions = map[Access]map[Kind]Verdict{
 }
 
 // Decide is the authorization decision for a route requiring a, called by p;
-// pathMachineID is the machine the path names (0 when none).
-func Decide(a Access, p Principal, pathMachineID int64) Verdict {
+// pathMachine is the system id of the machine the path names ("" when none).
+func Decide(a Access, p Principal, pathMachine string) Verdict {
 	row, ok := decisions[a]
 	if !ok {
 		return Forbidden // an unknown access level is a programming error; fail closed
@@ -84,7 +84,7 @@ func Decide(a Access, p Principal, pathMachineID int64) Verdict {
 		return Forbidden
 	}
 	if v == selfOnly {
-		if pathMachineID != 0 && p.MachineID == pathMachineID {
+		if pathMachine != "" && p.SystemID == pathMachine {
 			return Allow
 		}
 		return Forbidden

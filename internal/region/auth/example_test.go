@@ -7,10 +7,10 @@ import (
 )
 
 func ExampleDecide() {
-	machine := auth.Principal{Kind: auth.Machine, MachineID: 7}
-	fmt.Println(auth.Decide(auth.MachineSelf, machine, 7).HTTPStatus())
-	fmt.Println(auth.Decide(auth.MachineSelf, machine, 8).HTTPStatus())
-	fmt.Println(auth.Decide(auth.AdminOnly, auth.Principal{Kind: auth.Anonymous}, 0).HTTPStatus())
+	machine := auth.Principal{Kind: auth.Machine, SystemID: "abc123"}
+	fmt.Println(auth.Decide(auth.MachineSelf, machine, "abc123").HTTPStatus())
+	fmt.Println(auth.Decide(auth.MachineSelf, machine, "def456").HTTPStatus())
+	fmt.Println(auth.Decide(auth.AdminOnly, auth.Principal{Kind: auth.Anonymous}, "").HTTPStatus())
 	// Output:
 	// 200
 	// 403

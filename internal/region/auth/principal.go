@@ -25,8 +25,8 @@ type Principal struct {
 	Username string
 	// RackID is set for Rack.
 	RackID int64
-	// MachineID is set for Machine: the only machine the token reaches.
-	MachineID int64
+	// SystemID is set for Machine: the only machine the token reaches.
+	SystemID string
 }
 
 // IsAdmin reports whether p is an administrator.
@@ -43,7 +43,7 @@ func (p Principal) String() string {
 	case Rack:
 		return "rack:" + strconv.FormatInt(p.RackID, 10)
 	case Machine:
-		return "machine:" + strconv.FormatInt(p.MachineID, 10)
+		return "machine:" + p.SystemID
 	}
 	return string(p.Kind)
 }

@@ -2,8 +2,8 @@ package auth
 
 // MachineView is what the per-machine rules need to know of a machine.
 type MachineView struct {
-	// OwnerID is the user who allocated the machine; 0 when unowned.
-	OwnerID int64
+	// Owner is the username of who allocated the machine; "" when unowned.
+	Owner string
 	// Ready reports whether the machine is in the Ready pool.
 	Ready bool
 }
@@ -16,7 +16,7 @@ func CanSee(p Principal, m MachineView) bool {
 	case Admin:
 		return true
 	case User:
-		return m.Ready || (m.OwnerID != 0 && m.OwnerID == p.UserID)
+		return m.Ready || (m.Owner != "" && m.Owner == p.Username)
 	}
 	return false
 }
