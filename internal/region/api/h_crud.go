@@ -13,7 +13,16 @@ import (
 // resource is a type crud can serve: it can take its id from the path.
 type resource[T any] interface {
 	withID(id int64) T
+	id() int64
 }
+
+func (v Fabric) id() int64  { return v.ID }
+func (v VLAN) id() int64    { return v.ID }
+func (v Subnet) id() int64  { return v.ID }
+func (v IPRange) id() int64 { return v.ID }
+func (v Zone) id() int64    { return v.ID }
+func (v Pool) id() int64    { return v.ID }
+func (v Tag) id() int64     { return v.ID }
 
 func (v Fabric) withID(id int64) Fabric   { v.ID = id; return v }
 func (v VLAN) withID(id int64) VLAN       { v.ID = id; return v }
