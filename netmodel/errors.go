@@ -1,6 +1,9 @@
 package netmodel
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrInvalid is wrapped by every *ValidationError.
@@ -20,4 +23,36 @@ type ValidationError struct {
 	Value string
 	// Reason says what is wrong and how to fix it.
 	Reason string
+}
+
+// Error names the object, the field, the value and the fix.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("netmodel: %s: %s %q: %s", e.Object, e.Field, e.Value, e.Reason)
+}
+
+// Unwrap returns ErrInvalid.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// problems collects the validation errors of one object.
+type problems struct {
+	object string
+	errs   []error
+}
+
+func (p *problems) add(field string, value any, format string, args ...any) {
+	p.errs = append(p.errs, &ValidationError{
+		Object: p.object,
+		Field:  field,
+		Value:  fmt.Sprint(value),
+		Reason: fmt.Sprintf(format, args...),
+	})
+}
+
+// err returns nil, the one error, or all of them joined (errors.Is and
+// errors.As see each).
+func (p *problems) err() error {
+	if len(p.errs) == 1 {
+		return p.errs[0]
+	}
+	return errors.Join(p.errs...)
 }
