@@ -13,6 +13,13 @@ trap 'rm -f "$IRONKIT_BACKENDS_REPORT"' EXIT
 start=$(date +%s)
 ./scripts/with-postgres.sh go test -race -count=1 -timeout 15m ./... "$@"
 rc=$?
-echo "store backends exercised: $(sort -u "$IRONKIT_BACKENDS_REPORT" | tr '\n' ' ')"
+# The store's tests append each backend that actually ran (not skipped) to
+# $IRONKIT_BACKENDS_REPORT; say which ran and which did not.
+ran=$(sort -u "$IRONKIT_BACKENDS_REPORT" | tr '\n' ' ')
+echo "store backends exercised: ${ran:-none}"
+for b in sqlite postgres; do
+  grep -qx "$b" "$IRONKIT_BACKENDS_REPORT" ||
+    echo "make test: WARNING: the $b backend did not run (see the skip messages above)"
+done
 echo "make test: $(( $(date +%s) - start ))s, exit $rc"
 exit $rc
