@@ -86,6 +86,11 @@ func toError(err error) (*Error, bool) {
 		return &Error{Status: status, Code: code, Message: te.Error(),
 			MachineStatus: te.Status, Action: te.Action, AllowedActions: te.Allowed}, true
 	}
+	var ve *netmodel.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: ve.Field, Value: ve.Value,
+			Message: ve.Error()}, true
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}, true

@@ -113,7 +113,7 @@ func (s *Server) table() []Route {
 			Summary: "cloud-init NoCloud meta-data", Access: auth.MachineSelf, Reply: "", ContentType: "text/plain",
 			raw: s.nocloud(func(d DeployInstructions) string { return d.MetaData })},
 		{Method: "POST", Path: v1 + "/metadata/{system_id}/signal", Op: "signal", Tag: "metadata",
-			Summary: "Report installed, booted or failed (with a log)", Access: auth.MachineSelf, Body: Signal{},
+			Summary: "Report installed, booted, erased or failed (with a log)", Access: auth.MachineSelf, Body: Signal{},
 			Status: http.StatusNoContent, handle: s.signal},
 	}
 	rs = append(rs, crud("fabrics", "Fabric", auth.AdminOnly, b.Fabrics)...)

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"net/netip"
-	"time"
 
 	"github.com/ironkit/ironkit/lifecycle"
 )
@@ -66,8 +65,9 @@ type Expiry struct {
 type Machines interface {
 	Status(ctx context.Context, systemID string) (lifecycle.Status, error)
 	Event(ctx context.Context, systemID string, in lifecycle.Status, ev lifecycle.Action, reason string) error
-	// Expired lists machines whose deadline is before now.
-	Expired(ctx context.Context, now time.Time) ([]Expiry, error)
+	// FailExpired moves every machine whose deadline passed to its Failed
+	// status (a heartbeat that lands first wins) and returns them.
+	FailExpired(ctx context.Context) ([]Expiry, error)
 	// PowerTargets lists machines with a power type, to poll.
 	PowerTargets(ctx context.Context) ([]string, error)
 	RecordPowerState(ctx context.Context, systemID string, state PowerState) error

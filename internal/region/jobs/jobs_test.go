@@ -148,13 +148,19 @@ func (f *fakeMachines) Event(_ context.Context, id string, in lifecycle.Status, 
 	return nil
 }
 
-func (f *fakeMachines) Expired(_ context.Context, now time.Time) ([]Expiry, error) {
+func (f *fakeMachines) FailExpired(context.Context) ([]Expiry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Expiry
 	for id, d := range f.deadline {
-		if d.Before(now) {
+		if d.Before(time.Now()) {
+			st, err := lifecycle.Apply(lifecycle.State{Status: f.status[id]}, lifecycle.EventDeadlineExpired, lifecycle.Options{System: true})
+			if err != nil {
+				return nil, err
+			}
 			out = append(out, Expiry{SystemID: id, Status: f.status[id]})
+			f.status[id] = st.Status
+			delete(f.deadline, id)
 		}
 	}
 	return out, nil
@@ -321,11 +327,11 @@ func TestLifecycleJobs(t *testing.T) {
 		}
 		eventually(t, "dep1 failed", func() bool { s, _ := ms.get("dep1"); return s == lifecycle.FailedDeployment })
 		for _, enq := range []func() error{
-			func() error { return r.Commission(ctx, nil, "com1") },
+			func() error { return r.Boot(ctx, nil, "com1", lifecycle.Commissioning) },
 			func() error { return r.Deploy(ctx, nil, "dep2") },
 			func() error { return r.Release(ctx, nil, "rel1") },
 			func() error { return r.Release(ctx, nil, "era1") },
-			func() error { return r.Commission(ctx, nil, "gone") },
+			func() error { return r.Boot(ctx, nil, "gone", lifecycle.Commissioning) },
 			func() error { return r.Power(ctx, nil, "gone", PowerOff, false) },
 		} {
 			if err := enq(); err != nil {
@@ -372,7 +378,7 @@ func TestPowerFailureFailsMachine(t *testing.T) {
 		pw.fail = true
 		ms.set("com1", lifecycle.Commissioning)
 		r := startRunner(t, Config{DB: openDB(t, b, ""), Backend: b, Machines: ms, Power: pw, PowerAttempts: 2})
-		if err := r.Commission(context.Background(), nil, "com1"); err != nil {
+		if err := r.Boot(context.Background(), nil, "com1", lifecycle.Commissioning); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "FailedCommissioning", func() bool { s, _ := ms.get("com1"); return s == lifecycle.FailedCommissioning })

@@ -15,6 +15,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/ironkit/ironkit/lifecycle"
 )
 
 // ErrMoved is returned by Machines.Event when the machine is no longer in
@@ -54,8 +56,6 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the runner's collectors; nil registers none.
 	Registerer prometheus.Registerer
-	// Now replaces time.Now (tests).
-	Now func() time.Time
 	// FetchPollInterval is how often idle workers look for new jobs when no
 	// notification wakes them (SQLite always polls). Default 1s.
 	FetchPollInterval time.Duration
@@ -103,9 +103,6 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.FetchPollInterval <= 0 {
 		cfg.FetchPollInterval = time.Second
 	}
@@ -144,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &commissionWorker{r: r})
+	river.AddWorker(workers, &bootWorker{r: r})
 	river.AddWorker(workers, &deployWorker{r: r})
 	river.AddWorker(workers, &releaseWorker{r: r})
 	river.AddWorker(workers, &powerWorker{r: r})
@@ -218,9 +215,10 @@ func (r *Runner) insert(ctx context.Context, tx *sql.Tx, args river.JobArgs, opt
 	return nil
 }
 
-// Commission enqueues commissioning of a machine now in Commissioning.
-func (r *Runner) Commission(ctx context.Context, tx *sql.Tx, systemID string) error {
-	return r.insert(ctx, tx, CommissionArgs{SystemID: systemID}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
+// Boot enqueues the PXE boot of a machine now in status (Commissioning,
+// Testing, EnteringRescueMode) into the ephemeral environment.
+func (r *Runner) Boot(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status) error {
+	return r.insert(ctx, tx, BootArgs{SystemID: systemID, Status: status}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
 }
 
 // Deploy enqueues deployment of a machine now in Deploying.

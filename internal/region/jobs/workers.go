@@ -17,14 +17,15 @@ import (
 
 // Job arguments; their Kind is what the river_job table stores.
 
-// CommissionArgs: PXE-boot a Commissioning machine into the ephemeral
-// environment.
-type CommissionArgs struct {
-	SystemID string `json:"system_id"`
+// BootArgs: PXE-boot a machine into the ephemeral environment while it is
+// in Status (Commissioning, Testing, EnteringRescueMode).
+type BootArgs struct {
+	SystemID string           `json:"system_id"`
+	Status   lifecycle.Status `json:"status"`
 }
 
 // Kind implements river.JobArgs.
-func (CommissionArgs) Kind() string { return "commission" }
+func (BootArgs) Kind() string { return "boot" }
 
 // DeployArgs: claim the machine's addresses, probe them, PXE-boot it to
 // install.
@@ -142,19 +143,19 @@ func (r *Runner) bootStep(ctx context.Context, row *rivertype.JobRow, kind, id s
 	return nil
 }
 
-type commissionWorker struct {
-	river.WorkerDefaults[CommissionArgs]
+type bootWorker struct {
+	river.WorkerDefaults[BootArgs]
 	r *Runner
 }
 
-func (w *commissionWorker) Work(ctx context.Context, job *river.Job[CommissionArgs]) error {
-	id := job.Args.SystemID
-	if _, ok, err := w.r.stillIn(ctx, "commission", id, lifecycle.Commissioning); err != nil || !ok {
+func (w *bootWorker) Work(ctx context.Context, job *river.Job[BootArgs]) error {
+	id, st := job.Args.SystemID, job.Args.Status
+	if _, ok, err := w.r.stillIn(ctx, "boot", id, st); err != nil || !ok {
 		return err
 	}
-	// Commissioning then waits for the result upload (metadata endpoint) or
-	// the deadline (sweeper); no job blocks meanwhile.
-	return w.r.bootStep(ctx, job.JobRow, "commission", id, lifecycle.Commissioning)
+	// The machine then waits for the ephemeral environment's report
+	// (metadata endpoints) or the deadline (sweeper); no job blocks meanwhile.
+	return w.r.bootStep(ctx, job.JobRow, "boot", id, st)
 }
 
 type deployWorker struct {
@@ -259,25 +260,16 @@ type sweepWorker struct {
 
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	r := w.r
-	expired, err := r.cfg.Machines.Expired(ctx, r.cfg.Now())
+	expired, err := r.cfg.Machines.FailExpired(ctx)
 	if err != nil {
 		return err
 	}
-	var errs []error
 	for _, e := range expired {
-		err := r.cfg.Machines.Event(ctx, e.SystemID, e.Status, lifecycle.EventDeadlineExpired,
-			fmt.Sprintf("no progress report before the %s deadline", e.Status.Title()))
-		switch {
-		case errors.Is(err, ErrMoved):
-		case err != nil:
-			errs = append(errs, fmt.Errorf("machine %s: %w", e.SystemID, err))
-		default:
-			r.m.expiries.Inc()
-			r.log.Warn("deadline expired", "system_id", e.SystemID, "status", e.Status)
-		}
+		r.m.expiries.Inc()
+		r.log.Warn("deadline expired", "system_id", e.SystemID, "status", e.Status)
 	}
 	r.count("deadline-sweep", "ok")
-	return errors.Join(errs...)
+	return nil
 }
 
 type pollWorker struct {
