@@ -1,0 +1,108 @@
+package backend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/region/jobs"
+	"github.com/ironkit/ironkit/lifecycle"
+	"github.com/ironkit/ironkit/store"
+)
+
+// Jobs enqueues durable work; *jobs.Runner implements it.
+type Jobs interface {
+	Boot(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status) error
+	Deploy(ctx context.Context, tx *sql.Tx, systemID string) error
+	Release(ctx context.Context, tx *sql.Tx, systemID string) error
+	Power(ctx context.Context, tx *sql.Tx, systemID string, op jobs.PowerOp, pxe bool) error
+}
+
+// Config configures a Backend.
+type Config struct {
+	Store *store.Store
+	// Jobs enqueues work after transitions; nil runs none (an API-only
+	// region, or tests of the API alone).
+	Jobs Jobs
+	// Power answers synchronous power queries (power-query action); nil
+	// answers them with the last polled state.
+	Power jobs.PowerExecutor
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// ImageURL returns the root image URL for a deployment; nil uses
+	// BASE/images/OS/SERIES/ARCH/root.tar.xz.
+	ImageURL func(base, osystem, series, arch string) string
+	// DefaultOS and DefaultSeries are deployed when a deploy names none.
+	DefaultOS, DefaultSeries string
+}
+
+// Backend implements api.Backend and jobs.Machines.
+type Backend struct {
+	cfg Config
+	st  *store.Store
+	db  *bun.DB
+	log *slog.Logger
+}
+
+// New returns a Backend over cfg.Store.
+func New(cfg Config) (*Backend, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("backend: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultOS == "" {
+		cfg.DefaultOS, cfg.DefaultSeries = "ubuntu", "noble"
+	}
+	if cfg.ImageURL == nil {
+		cfg.ImageURL = func(base, os, series, arch string) string {
+			return fmt.Sprintf("%s/images/%s/%s/%s/root.tar.xz", base, os, series, arch)
+		}
+	}
+	return &Backend{cfg: cfg, st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger}, nil
+}
+
+// API returns the api.Backend of every resource.
+func (b *Backend) API() api.Backend {
+	return api.Backend{Tokens: b, Users: b, Machines: b, Fabrics: fabrics{b}, VLANs: vlans{b}, Subnets: subnets{b},
+		IPRanges: ipRanges{b}, IPAddresses: b, Zones: zones{b}, Pools: pools{b}, Tags: tags{b}, Racks: b,
+		Events: b, Metadata: b}
+}
+
+// mapErr wraps store errors with the api sentinels so they map to 404/409;
+// lifecycle and netmodel errors pass through (api maps them itself).
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	case errors.Is(err, store.ErrDuplicate), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInUse):
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
+	}
+	return err
+}
+
+// isUnique reports a unique-constraint violation on either backend.
+func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "23505") || strings.Contains(s, "duplicate key")
+}
+
+func now() time.Time { return time.Now().UTC() }
+
+// notFound is a 404 naming the object.
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), api.ErrNotFound)
+}
