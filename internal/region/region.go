@@ -54,13 +54,13 @@ type Options struct {
 
 // Service is a running region: store, backend, jobs and API.
 type Service struct {
-	cfg     config.Config
-	log     *slog.Logger
-	st      *store.Store
-	be      *backend.Backend
-	runner  *jobs.Runner
-	srv     *api.Server
-	jobsDB  *sql.DB // a separate pgx pool on PostgreSQL; nil on SQLite
+	cfg    config.Config
+	log    *slog.Logger
+	st     *store.Store
+	be     *backend.Backend
+	runner *jobs.Runner
+	srv    *api.Server
+	jobsDB *sql.DB // a separate pgx pool on PostgreSQL; nil on SQLite
 }
 
 // Open opens the database (applying migrations) and builds every part.

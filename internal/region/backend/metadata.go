@@ -244,5 +244,3 @@ func (b *Backend) Signal(ctx context.Context, id string, s api.Signal) error {
 	}
 	return api.BadField("status", s.Status, "use installed, booted, erased or failed")
 }
-
-

@@ -77,7 +77,9 @@ func (c fabrics) Update(ctx context.Context, v api.Fabric) (api.Fabric, error) {
 	return c.Get(ctx, f.ID)
 }
 
-func (c fabrics) Delete(ctx context.Context, id int64) error { return mapErr(c.b.st.DeleteFabric(ctx, id)) }
+func (c fabrics) Delete(ctx context.Context, id int64) error {
+	return mapErr(c.b.st.DeleteFabric(ctx, id))
+}
 
 // --- VLANs -----------------------------------------------------------------
 
@@ -345,7 +347,9 @@ func (c ipRanges) Update(ctx context.Context, v api.IPRange) (api.IPRange, error
 	return c.Get(ctx, m.ID)
 }
 
-func (c ipRanges) Delete(ctx context.Context, id int64) error { return mapErr(c.b.st.DeleteIPRange(ctx, id)) }
+func (c ipRanges) Delete(ctx context.Context, id int64) error {
+	return mapErr(c.b.st.DeleteIPRange(ctx, id))
+}
 
 // --- zones and pools ---------------------------------------------------------
 
@@ -395,7 +399,9 @@ type pools struct{ b *Backend }
 
 func (c pools) List(ctx context.Context) ([]api.Pool, error) {
 	ps, err := c.b.st.ResourcePools(ctx)
-	return mapSlice(ps, func(p netmodel.ResourcePool) api.Pool { return api.Pool{ID: p.ID, Name: p.Name, Description: p.Description} }), err
+	return mapSlice(ps, func(p netmodel.ResourcePool) api.Pool {
+		return api.Pool{ID: p.ID, Name: p.Name, Description: p.Description}
+	}), err
 }
 
 func (c pools) Get(ctx context.Context, id int64) (api.Pool, error) {

@@ -24,4 +24,3 @@ type machineTagRow struct {
 	SystemID string `bun:"system_id,pk"`
 	TagID    int64  `bun:"tag_id,pk"`
 }
-
