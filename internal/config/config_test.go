@@ -82,3 +82,13 @@ func TestEnvNamesCoverTable(t *testing.T) {
 		t.Fatalf("EnvNames: %v", names)
 	}
 }
+
+func TestSystemdExampleConfigLoads(t *testing.T) {
+	c, err := Load("../../contrib/systemd/regiond.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != Default() {
+		t.Errorf("the example config should show the defaults:\n got %+v\nwant %+v", c, Default())
+	}
+}

@@ -19,20 +19,22 @@ const RackSecretBytes = 16
 
 // Init prepares a database for a region: the schema and the region key are
 // created by store.Open; Init adds the rack shared secret when there is none
-// (an admin may have set one already with SetRackSecret) and returns it.
-func Init(ctx context.Context, st *store.Store) (string, error) {
+// (an admin may have set one already with SetRackSecret). It reports whether
+// it created the secret, so callers print it once and not on every start.
+func Init(ctx context.Context, st *store.Store) (created bool, err error) {
 	if _, err := st.Secret(ctx, store.SecretRackShared); errors.Is(err, store.ErrNotFound) {
 		v := make([]byte, RackSecretBytes)
 		if _, err := rand.Read(v); err != nil {
-			return "", err
+			return false, err
 		}
 		if err := st.SetSecret(ctx, store.SecretRackShared, v); err != nil {
-			return "", fmt.Errorf("init: store the rack secret: %w", err)
+			return false, fmt.Errorf("init: store the rack secret: %w", err)
 		}
+		return true, nil
 	} else if err != nil {
-		return "", err
+		return false, err
 	}
-	return RackSecret(ctx, st)
+	return false, nil
 }
 
 // RackSecret returns the rack shared secret as hex.

@@ -156,11 +156,13 @@ func TestMachineLifeOverHTTP(t *testing.T) {
 		ctx := context.Background()
 		pw := &recPower{ops: map[string][]string{}}
 		svc, c := startRegion(t, dsn, pw)
-		secret, err := Init(ctx, svc.Store())
-		if err != nil || len(secret) != 32 {
-			t.Fatalf("init secret %q %v", secret, err)
+		created, err := Init(ctx, svc.Store())
+		secret, _ := RackSecret(ctx, svc.Store())
+		if err != nil || !created || len(secret) != 32 {
+			t.Fatalf("init secret %q %v %v", secret, created, err)
 		}
-		if again, _ := Init(ctx, svc.Store()); again != secret {
+		again, _ := Init(ctx, svc.Store())
+		if s2, _ := RackSecret(ctx, svc.Store()); again || s2 != secret {
 			t.Fatal("init replaced an existing secret")
 		}
 		if _, err := CreateAdmin(ctx, svc.Store(), cheap, "admin", "admin@example.com", "admin-password"); err != nil {
