@@ -1,0 +1,218 @@
+package images_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ironkit/ironkit/images"
+)
+
+func writeFile(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newStore(t *testing.T, cfg images.StoreConfig) *images.Store {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	cfg.HTTPClient = testClient(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := images.NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// cutOnce wraps a handler so that the first GET of path drops the
+// connection after n bytes.
+func cutOnce(h http.Handler, path string, n int64) http.Handler {
+	var once sync.Once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			once.Do(func() { w = &cutWriter{ResponseWriter: w, left: n} })
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func TestImportFromMirror(t *testing.T) {
+	mirror := t.TempDir()
+	kernel, initrd, efi := randData(3<<20, 20), randData(2<<20, 21), randData(100<<10, 22)
+	writeFile(t, filepath.Join(mirror, "ubuntu/amd64/generic/noble/generic/20260101/boot-kernel"), kernel)
+	writeFile(t, filepath.Join(mirror, "ubuntu/amd64/generic/noble/generic/20260101/boot-initrd"), initrd)
+	writeFile(t, filepath.Join(mirror, "bootloader/amd64/generic/ipxe/generic/1/ipxe.efi"), efi)
+	writeFile(t, filepath.Join(mirror, "README"), []byte("not an image"))
+	ix, skipped, err := images.BuildMirror(context.Background(), mirror, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Products) != 2 || !slices.Equal(skipped, []string{"README"}) {
+		t.Fatalf("BuildMirror: %d products, skipped %v; want 2 and [README]", len(ix.Products), skipped)
+	}
+
+	// From a local path.
+	a := newStore(t, images.StoreConfig{})
+	res, err := a.Import(context.Background(), mirror, nil)
+	if err != nil || res.Sets != 2 || res.Files != 3 {
+		t.Fatalf("local import: %+v, %v", res, err)
+	}
+
+	// Over HTTP, with the kernel's first transfer cut: it resumes, progress
+	// is reported, and a second import has nothing to do.
+	srv := httptest.NewServer(cutOnce(http.FileServer(http.Dir(mirror)), "/ubuntu/amd64/generic/noble/generic/20260101/boot-kernel", 1<<20))
+	t.Cleanup(srv.Close)
+	var pl progressLog
+	b := newStore(t, images.StoreConfig{OnProgress: pl.add})
+	res, err = b.Import(context.Background(), srv.URL, func(k images.Key) bool { return k.OS == "ubuntu" })
+	if err != nil || res.Sets != 1 || res.Files != 2 {
+		t.Fatalf("HTTP import: %+v, %v", res, err)
+	}
+	resumed := false
+	for _, p := range pl.finished() {
+		resumed = resumed || (p.Err == nil && p.Resumed > 0)
+	}
+	if !resumed {
+		t.Errorf("no transfer resumed after the cut: %+v", pl.finished())
+	}
+	if res, err := b.Import(context.Background(), srv.URL, nil); err != nil || res.Unchanged != 1 || res.Sets != 1 {
+		t.Fatalf("second import: %+v, %v; want noble unchanged, ipxe new", res, err)
+	}
+	m, err := b.Manifest(context.Background(), "rack")
+	if err != nil || len(m.Sets) != 2 {
+		t.Fatalf("manifest: %+v, %v", m, err)
+	}
+
+	// A mirror file changed after indexing: verification fails, the set
+	// stays incomplete and is not offered to racks.
+	bad := t.TempDir()
+	writeFile(t, filepath.Join(bad, "ubuntu/amd64/generic/noble/generic/2/boot-kernel"), kernel)
+	if _, _, err := images.BuildMirror(context.Background(), bad, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(bad, "ubuntu/amd64/generic/noble/generic/2/boot-kernel"), append(bytes.Clone(kernel[:len(kernel)-1]), 0))
+	c := newStore(t, images.StoreConfig{})
+	if _, err := c.Import(context.Background(), bad, nil); !errors.Is(err, images.ErrChecksum) {
+		t.Fatalf("import of a bad mirror: %v, want ErrChecksum", err)
+	}
+	if m, _ := c.Manifest(context.Background(), "rack"); len(m.Sets) != 0 {
+		t.Fatalf("incomplete set offered to racks: %+v", m.Sets)
+	}
+	if s, err := c.Catalog().GetSet(context.Background(), noble, "2"); err != nil || s.Complete {
+		t.Fatalf("bad set in catalog: %+v, %v; want incomplete", s, err)
+	}
+}
+
+// Several regions sharing one catalog (as they share PostgreSQL) but not a
+// disk: region B has none of the bytes region A took in, yet serves them at
+// once (proxying to A) and copies them in the background, after which it
+// serves them with A gone. Region C, with its own catalog, imports A's sets
+// through B's mirror view.
+func TestMultiRegion(t *testing.T) {
+	ctx := context.Background()
+	cat, err := images.OpenFileCatalog(filepath.Join(t.TempDir(), "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newStore(t, images.StoreConfig{Catalog: cat})
+	srvA := httptest.NewServer(a.Handler())
+	t.Cleanup(srvA.Close)
+	dirB := t.TempDir()
+	b := newStore(t, images.StoreConfig{Catalog: cat, Dir: dirB, Peers: []string{srvA.URL}, ReplicateInterval: time.Hour})
+	srvB := httptest.NewServer(b.Handler())
+	t.Cleanup(srvB.Close)
+
+	kernel := randData(2<<20, 30)
+	f, err := a.Upload(ctx, noble, "1", "boot-kernel", bytes.NewReader(kernel), images.UploadSpec{Size: int64(len(kernel))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Complete(ctx, noble, "1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A rack that only knows region B.
+	rack := newCache(t, t.TempDir(), []string{srvB.URL}, nil)
+	if res := rack.SyncNow(ctx); res.Err != nil || res.Fetched != 1 {
+		t.Fatalf("sync via B: %+v", res)
+	}
+	if !bytes.Equal(readAll(t, rack, "ubuntu/amd64/generic/noble/generic/boot-kernel"), kernel) {
+		t.Fatal("content via B differs")
+	}
+
+	// B's Run copies the bytes (kicked by the proxied request).
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	blobB := filepath.Join(dirB, "blobs", "sha256", f.SHA256[:2], f.SHA256)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(blobB); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("region B did not replicate the blob from A")
+		}
+	}
+	srvA.Close()
+	rack2 := newCache(t, t.TempDir(), []string{srvB.URL}, nil)
+	if res := rack2.SyncNow(ctx); res.Err != nil || res.Fetched != 1 {
+		t.Fatalf("sync from B with A gone: %+v", res)
+	}
+
+	// Region C: own catalog, imports B's mirror view.
+	c := newStore(t, images.StoreConfig{})
+	res, err := c.Import(ctx, srvB.URL+images.MirrorRoot, nil)
+	if err != nil || res.Sets != 1 {
+		t.Fatalf("import from region B: %+v, %v", res, err)
+	}
+	m, _ := c.Manifest(ctx, "x")
+	if len(m.Sets) != 1 || m.Sets[0].Files[0].SHA256 != f.SHA256 {
+		t.Fatalf("region C manifest: %+v", m)
+	}
+}
+
+func TestUploadErrors(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, images.StoreConfig{MaxUploadSize: 1 << 20})
+	custom := images.Key{OS: "custom", Release: "x", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
+	if _, err := s.Upload(ctx, custom, "1", "root-dd", bytes.NewReader(make([]byte, 2<<20)), images.UploadSpec{}); !errors.Is(err, images.ErrTooLarge) {
+		t.Errorf("oversize upload: %v, want ErrTooLarge", err)
+	}
+	if _, err := s.Upload(ctx, custom, "1", "root-dd", strings.NewReader("abc"), images.UploadSpec{SHA256: strings.Repeat("0", 64)}); !errors.Is(err, images.ErrChecksum) {
+		t.Errorf("wrong digest: %v, want ErrChecksum", err)
+	}
+	if err := s.Complete(ctx, custom, "1"); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("complete of an empty set: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Upload(ctx, custom, "1", "root-dd", strings.NewReader("abc"), images.UploadSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, custom, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upload(ctx, custom, "1", "other", strings.NewReader("abc"), images.UploadSpec{}); !errors.Is(err, images.ErrComplete) {
+		t.Errorf("upload to a complete set: %v, want ErrComplete", err)
+	}
+	if _, err := s.Upload(ctx, images.Key{OS: "a/b"}, "1", "x", strings.NewReader(""), images.UploadSpec{}); !errors.Is(err, images.ErrInvalid) {
+		t.Errorf("bad key: %v, want ErrInvalid", err)
+	}
+}

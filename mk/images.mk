@@ -1,0 +1,14 @@
+# images: benchmark and long tests (see images/README.md for figures).
+.PHONY: bench-images test-images-big
+
+# Region → rack sync of 4 GiB over loopback against curl of the same files,
+# same run; prints throughput, ratio and the rack's peak RSS. Needs curl and
+# ~12 GiB free under $TMPDIR.
+bench-images:
+	$(GO) build -o /tmp/ironkit-imagesbench ./images/internal/imagesbench
+	/tmp/ironkit-imagesbench -size 4096 -files 4 -runs 3
+
+# The 10 GiB custom image: streamed upload to a region process and the full
+# region → rack sync, with flat memory (without the race detector: ~1-2 min).
+test-images-big:
+	IRONKIT_IMAGES_BIG=1 $(GO) test -count=1 -run TestUpload10GiBSparseFlatMemory -v -timeout 30m ./images/
