@@ -72,6 +72,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
+	// ImagesDir holds the region's boot images (content-addressed bytes and
+	// the catalog).
+	ImagesDir string `yaml:"images_dir"`
 	// ShutdownTimeout bounds the graceful drain of HTTP requests and jobs.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Jobs configures the durable job runner.
@@ -99,6 +102,7 @@ func Default() Config {
 		Database:        DefaultDatabase,
 		LogLevel:        "info",
 		LogFormat:       "text",
+		ImagesDir:       "/var/lib/ironkit/images",
 		ShutdownTimeout: Duration(10 * time.Second),
 		Jobs: Jobs{
 			Workers:              20,
@@ -156,6 +160,7 @@ var envVars = []envVar{
 	{"URL", func(c *Config, v string) error { c.URL = v; return nil }},
 	{"LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"IMAGES_DIR", func(c *Config, v string) error { c.ImagesDir = v; return nil }},
 	{"SHUTDOWN_TIMEOUT", durationSetter(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	{"JOBS_WORKERS", intSetter(func(c *Config) *int { return &c.Jobs.Workers })},
 	{"JOBS_SWEEP_INTERVAL", durationSetter(func(c *Config) *Duration { return &c.Jobs.SweepInterval })},
@@ -228,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Database) == "" {
 		return bad("database", c.Database, "set a SQLite file path or a postgres:// URL")
+	}
+	if strings.TrimSpace(c.ImagesDir) == "" {
+		return bad("images_dir", c.ImagesDir, "set a directory for boot images, e.g. /var/lib/ironkit/images")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -22,10 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ironkit/ironkit/images"
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
 	"github.com/ironkit/ironkit/internal/region/backend"
+	"github.com/ironkit/ironkit/internal/region/bootres"
 	"github.com/ironkit/ironkit/internal/region/jobs"
 	"github.com/ironkit/ironkit/power"
 	"github.com/ironkit/ironkit/store"
@@ -61,6 +63,8 @@ type Service struct {
 	runner *jobs.Runner
 	srv    *api.Server
 	jobsDB *sql.DB // a separate pgx pool on PostgreSQL; nil on SQLite
+	boot   *bootres.Service
+	images *images.Store
 }
 
 // Open opens the database (applying migrations) and builds every part.
@@ -84,6 +88,13 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		s.Close()
 		return nil, err
 	}
+	s.boot = bootres.New(o.Logger.With("part", "boot-resources"))
+	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Logger: o.Logger.With("part", "images"),
+		Registerer: o.Registry, OnProgress: s.boot.OnProgress})
+	if err != nil {
+		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
+	}
+	s.boot.Attach(s.images)
 	if !cfg.Jobs.Disabled {
 		// River shares the store's pool on SQLite. On PostgreSQL it gets its
 		// own pool through pgx's database/sql driver, which its leader
@@ -117,15 +128,18 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		if err != nil {
 			return fail(err)
 		}
-		s.be, err = backend.New(backend.Config{Store: st, Jobs: s.runner, Power: pw, Logger: o.Logger.With("part", "backend")})
+		s.be, err = backend.New(backend.Config{Store: st, Jobs: s.runner, Power: pw, Logger: o.Logger.With("part", "backend"),
+			ImageURL: s.boot.ImageURL})
 		if err != nil {
 			return fail(err)
 		}
-	} else if s.be, err = backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend")}); err != nil {
+	} else if s.be, err = backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend"), ImageURL: s.boot.ImageURL}); err != nil {
 		return fail(err)
 	}
+	ab := s.be.API()
+	ab.BootResources, ab.Images = s.boot, s.images.Handler()
 	s.srv, err = api.New(api.Config{
-		Listen: cfg.Listen, Version: Version, Backend: s.be.API(), RPC: o.RPC,
+		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
 		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,
 		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(),
 	})
@@ -139,6 +153,8 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Run(gctx) })
+	g.Go(func() error { return s.boot.Run(gctx) })
+	g.Go(func() error { return s.images.Run(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -149,6 +165,8 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Serve(gctx, ln) })
+	g.Go(func() error { return s.boot.Run(gctx) })
+	g.Go(func() error { return s.images.Run(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -167,6 +185,9 @@ func (s *Service) Store() *store.Store { return s.st }
 // Close releases the database pools; call it after Run returned.
 func (s *Service) Close() error {
 	var errs []error
+	if s.images != nil {
+		errs = append(errs, s.images.Close())
+	}
 	if s.jobsDB != nil {
 		errs = append(errs, s.jobsDB.Close())
 	}

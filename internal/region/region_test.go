@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ironkit/ironkit/images"
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
@@ -123,6 +125,7 @@ func startRegion(t *testing.T, dsn string, pw jobs.PowerExecutor) (*Service, cli
 	cfg.Database = dsn
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Jobs.SweepInterval = config.Duration(time.Second)
+	cfg.ImagesDir = t.TempDir()
 	ctx := context.Background()
 	svc, err := Open(ctx, cfg, Options{Power: pw, Hasher: cheap})
 	if err != nil {
@@ -240,6 +243,15 @@ func TestMachineLifeOverHTTP(t *testing.T) {
 		if bob.do("GET", "/api/v1/machines/"+id, nil, nil) != 404 || bob.do("POST", "/api/v1/machines/"+id+"/actions/release", nil, nil) != 404 {
 			t.Fatal("another user sees alice's machine")
 		}
+		// The image the deployment installs: a custom upload.
+		req, _ := http.NewRequest("PUT", c.base+"/api/v1/boot-resources/ubuntu/amd64/generic/noble/generic/20261121/root.tar.xz?complete=true",
+			strings.NewReader("not really a root filesystem"))
+		req.Header.Set("Authorization", "Bearer "+admin.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("upload: %v %v", resp, err)
+		}
+		resp.Body.Close()
 		alice.must("POST", "/api/v1/machines/"+id+"/actions/deploy", api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble", UserData: "#cloud-config\npackages: [htop]\n"}, &m, 200)
 		if m.Status != lifecycle.Deploying {
 			t.Fatalf("deploy: %+v", m)
@@ -248,8 +260,18 @@ func TestMachineLifeOverHTTP(t *testing.T) {
 		var di api.DeployInstructions
 		mc.must("GET", "/api/v1/metadata/"+id+"/deploy", nil, &di, 200)
 		if !strings.Contains(di.UserData, "htop") || !strings.Contains(di.MetaData, id) || di.DiskLayout.BootDisk != "nvme0n1" ||
-			!strings.Contains(di.ImageURL, "/ubuntu/noble/amd64/") || !bytes.Contains(di.NetworkConfig, []byte("52:54:00:aa:00:02")) {
+			di.ImageSHA256 == "" || !bytes.Contains(di.NetworkConfig, []byte("52:54:00:aa:00:02")) {
 			t.Fatalf("deploy instructions: %+v %s", di, di.NetworkConfig)
+		}
+		// The machine downloads the image anonymously from the region.
+		resp, err = http.Get(di.ImageURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(img) != "not really a root filesystem" {
+			t.Fatalf("image download %s: %d %q", di.ImageURL, resp.StatusCode, img)
 		}
 		mc.must("POST", "/api/v1/metadata/"+id+"/signal", api.Signal{Status: "installed"}, nil, 204)
 		mc.must("POST", "/api/v1/metadata/"+id+"/signal", api.Signal{Status: "booted"}, nil, 204)
@@ -394,4 +416,46 @@ func TestNetworksImportAndPagination(t *testing.T) {
 			t.Fatalf("secret %q", s)
 		}
 	})
+}
+
+func TestBootResourceImportWithProgress(t *testing.T) {
+	ctx := context.Background()
+	mirror := t.TempDir()
+	dir := filepath.Join(mirror, "ubuntu", "amd64", "generic", "noble", "generic", "20261121")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{"boot-kernel": 1 << 16, "boot-initrd": 1 << 17, "root.tar.xz": 1 << 18} {
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{byte(size)}, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := images.BuildMirror(ctx, mirror, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	svc, c := startRegion(t, filepath.Join(t.TempDir(), "region.db"), &recPower{ops: map[string][]string{}})
+	if _, err := CreateAdmin(ctx, svc.Store(), cheap, "admin", "", "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	var login api.LoginReply
+	c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
+	admin := c.as(login.APIKey.Key)
+	var st api.ImportStatus
+	admin.must("POST", "/api/v1/boot-resources/import", api.ImportRequest{Source: mirror}, &st, 202)
+	if !st.Running {
+		t.Fatalf("import status %+v", st)
+	}
+	eventually(t, "import done", func() bool {
+		st = api.ImportStatus{}
+		admin.must("GET", "/api/v1/boot-resources/import", nil, &st, 200)
+		return !st.Running
+	})
+	if st.Error != "" || st.Sets != 1 || st.Files != 3 || st.Done != st.Total || st.Total != 1<<16+1<<17+1<<18 || len(st.Progress) != 3 {
+		t.Fatalf("import result %+v", st)
+	}
+	var rs []api.BootResource
+	admin.must("GET", "/api/v1/boot-resources", nil, &rs, 200)
+	if len(rs) != 1 || !rs[0].Complete || rs[0].Release != "noble" || len(rs[0].Files) != 3 {
+		t.Fatalf("resources %+v", rs)
+	}
 }

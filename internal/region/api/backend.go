@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"io"
 
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"net/http"
 )
 
 // The interfaces the handlers call; internal/region implements them over the
@@ -96,6 +98,12 @@ type Backend struct {
 	Racks       Racks
 	Events      Events
 	Metadata    Metadata
+	// BootResources and Images are optional: without them the
+	// boot-resource routes and the image handler are not served.
+	BootResources BootResources
+	// Images serves image bytes and manifests to machines and racks
+	// (images.Store.Handler); mounted at /images/v1/.
+	Images http.Handler
 }
 
 func (b Backend) missing() string {
@@ -115,4 +123,12 @@ func (b Backend) missing() string {
 		}
 	}
 	return ""
+}
+
+// BootResources lists, uploads and imports boot images.
+type BootResources interface {
+	ListBootResources(ctx context.Context) ([]BootResource, error)
+	UploadBootResource(ctx context.Context, u BootUpload, body io.Reader) (BootResource, error)
+	StartImport(ctx context.Context, source string) (ImportStatus, error)
+	ImportStatus(ctx context.Context) (ImportStatus, error)
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +41,8 @@ type memBackend struct {
 func (b *memBackend) backend() Backend {
 	return Backend{Tokens: b, Users: b, Machines: b, Fabrics: b.fabrics, VLANs: b.vlans, Subnets: b.subnets,
 		IPRanges: b.ranges, IPAddresses: b, Zones: b.zones, Pools: b.pools, Tags: b.tags, Racks: b,
-		Events: b, Metadata: b}
+		Events: b, Metadata: b, BootResources: b,
+		Images: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Method+" "+r.URL.Path) })}
 }
 
 type memColl[T resource[T]] struct {
@@ -412,3 +415,22 @@ func (b *memBackend) DeployInstructions(_ context.Context, id, base string) (Dep
 }
 
 func (b *memBackend) Signal(context.Context, string, Signal) error { return nil }
+
+func (b *memBackend) ListBootResources(context.Context) ([]BootResource, error) {
+	return []BootResource{{Name: "ubuntu/amd64/generic/noble/generic", Complete: true}}, nil
+}
+
+func (b *memBackend) UploadBootResource(_ context.Context, u BootUpload, body io.Reader) (BootResource, error) {
+	n, err := io.Copy(io.Discard, body)
+	if err != nil {
+		return BootResource{}, err
+	}
+	return BootResource{OS: u.OS, Release: u.Release, Arch: u.Arch, Version: u.Version, Size: n,
+		Files: []BootFile{{Name: u.Name, Size: n}}, Complete: u.Complete}, nil
+}
+
+func (b *memBackend) StartImport(_ context.Context, src string) (ImportStatus, error) {
+	return ImportStatus{Running: true, Source: src}, nil
+}
+
+func (b *memBackend) ImportStatus(context.Context) (ImportStatus, error) { return ImportStatus{}, nil }

@@ -123,6 +123,35 @@ func (s *Server) table() []Route {
 	rs = append(rs, crud("zones", "Zone", auth.AdminOnly, b.Zones)...)
 	rs = append(rs, crud("pools", "Pool", auth.AdminOnly, b.Pools)...)
 	rs = append(rs, crud("tags", "Tag", auth.AdminOnly, b.Tags)...)
+	if br := b.BootResources; br != nil {
+		rs = append(rs,
+			Route{Method: "GET", Path: v1 + "/boot-resources", Op: "listBootResources", Tag: "boot-resources",
+				Summary: "List boot resources", Access: auth.Authenticated, Reply: []BootResource{},
+				handle: func(r *Request) (any, error) { return orEmpty(br.ListBootResources(r.Context())) }},
+			Route{Method: "PUT", Path: v1 + "/boot-resources/{os}/{arch}/{subarch}/{release}/{flavour}/{version}/{name}",
+				Op: "uploadBootResource", Tag: "boot-resources",
+				Summary: "Upload one file of a custom boot resource (raw body); ?complete=true marks the set complete",
+				Access:  auth.AdminOnly, Reply: BootResource{}, Status: http.StatusCreated,
+				Query: []Param{{Name: "sha256", Type: "string", Description: "expected digest (verified)"},
+					{Name: "complete", Type: "boolean", Description: "mark the set complete after this file"}},
+				raw: s.uploadBootResource},
+			Route{Method: "POST", Path: v1 + "/boot-resources/import", Op: "importBootResources", Tag: "boot-resources",
+				Summary: "Start importing from a mirror (one import at a time)", Access: auth.AdminOnly,
+				Body: ImportRequest{}, Reply: ImportStatus{}, Status: http.StatusAccepted, handle: s.startImport},
+			Route{Method: "GET", Path: v1 + "/boot-resources/import", Op: "importStatus", Tag: "boot-resources",
+				Summary: "Progress of the running (or last) import", Access: auth.AdminOnly, Reply: ImportStatus{},
+				handle: func(r *Request) (any, error) { return br.ImportStatus(r.Context()) }},
+		)
+	}
+	if b.Images != nil {
+		rs = append(rs,
+			Route{Method: "GET", Path: "/images/v1/{path...}", Op: "getImages", Tag: "images",
+				Summary: "Image bytes, manifests and the mirror view (machines, racks, peer regions)", Access: auth.Public,
+				Reply: "", ContentType: "application/octet-stream", raw: s.images},
+			Route{Method: "POST", Path: "/images/v1/{path...}", Op: "postImages", Tag: "images",
+				Summary: "Rack image inventories", Access: auth.RackOnly, Reply: map[string]any{}, raw: s.images},
+		)
+	}
 	if s.cfg.RPC != nil {
 		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 			rs = append(rs, Route{Method: m, Path: "/rpc/v1/{path...}", Op: "rpc" + m, Tag: "rpc",

@@ -408,3 +408,61 @@ type Partition struct {
 
 // Empty is the reply of actions that return nothing but acknowledge.
 type Empty struct{}
+
+// BootResource is one version of a boot resource set.
+type BootResource struct {
+	Name     string     `json:"name" doc:"os/arch/subarch/release/flavour"`
+	OS       string     `json:"os"`
+	Release  string     `json:"release"`
+	Arch     string     `json:"arch"`
+	Subarch  string     `json:"subarch"`
+	Flavour  string     `json:"flavour"`
+	Version  string     `json:"version"`
+	Type     string     `json:"type" doc:"synced or uploaded"`
+	Complete bool       `json:"complete"`
+	Size     int64      `json:"size"`
+	Files    []BootFile `json:"files"`
+}
+
+// BootFile is one file of a boot resource.
+type BootFile struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// BootUpload names the file a PUT /api/v1/boot-resources/... uploads.
+type BootUpload struct {
+	OS, Release, Arch, Subarch, Flavour, Version, Name string
+	Size                                               int64
+	SHA256                                             string
+	Complete                                           bool
+}
+
+// ImportRequest is the body of POST /api/v1/boot-resources/import.
+type ImportRequest struct {
+	Source string `json:"source" doc:"mirror: a directory on the region, file:// or http(s):// URL"`
+}
+
+// ImportStatus is the state of the current (or last) import.
+type ImportStatus struct {
+	Running  bool         `json:"running"`
+	Source   string       `json:"source,omitempty"`
+	Started  time.Time    `json:"started,omitzero"`
+	Finished time.Time    `json:"finished,omitzero"`
+	Done     int64        `json:"done_bytes"`
+	Total    int64        `json:"total_bytes"`
+	Sets     int          `json:"sets"`
+	Files    int          `json:"files"`
+	Bytes    int64        `json:"bytes"`
+	Error    string       `json:"error,omitempty"`
+	Progress []ImportFile `json:"progress,omitempty"`
+}
+
+// ImportFile is the progress of one file of an import.
+type ImportFile struct {
+	Name     string `json:"name"`
+	Done     int64  `json:"done"`
+	Total    int64  `json:"total"`
+	Finished bool   `json:"finished"`
+}

@@ -36,9 +36,10 @@ type Config struct {
 	Power jobs.PowerExecutor
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// ImageURL returns the root image URL for a deployment; nil uses
-	// BASE/images/OS/SERIES/ARCH/root.tar.xz.
-	ImageURL func(base, osystem, series, arch string) string
+	// ImageURL returns the root image URL and its SHA-256 for a deployment
+	// (bootres.Service.ImageURL); nil answers deploy instructions with an
+	// error saying no image store is configured.
+	ImageURL func(ctx context.Context, base, osystem, series, arch string) (string, string, error)
 	// DefaultOS and DefaultSeries are deployed when a deploy names none.
 	DefaultOS, DefaultSeries string
 }
@@ -63,8 +64,8 @@ func New(cfg Config) (*Backend, error) {
 		cfg.DefaultOS, cfg.DefaultSeries = "ubuntu", "noble"
 	}
 	if cfg.ImageURL == nil {
-		cfg.ImageURL = func(base, os, series, arch string) string {
-			return fmt.Sprintf("%s/images/%s/%s/%s/root.tar.xz", base, os, series, arch)
+		cfg.ImageURL = func(context.Context, string, string, string, string) (string, string, error) {
+			return "", "", fmt.Errorf("this region has no image store: set images_dir and import boot resources: %w", api.ErrConflict)
 		}
 	}
 	return &Backend{cfg: cfg, st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger}, nil
