@@ -42,6 +42,7 @@ Commands:
   vlan update ID dhcp_on=true primary_rack=RACK_ID     (same as vlans update)
   ipaddresses list [subnet_id=N] | reserve subnet_id=N [ip=A] | release ID
   racks list|show ID|delete ID
+  boot-resources list | import SOURCE | upload OS/ARCH/SUBARCH/RELEASE/FLAVOUR/VERSION FILE
   events [system_id=ID] [type=T] [since=RFC3339] [limit=N]
   users list|create username=U password=P [email=E] [admin=true] | whoami
   api-keys list|create name=N|revoke ID
@@ -283,6 +284,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			}
 			return c.call(ctx, res, "POST", "/api/v1/users", kv)
 		}
+	case res == "boot-resources":
+		return c.bootResources(ctx, rest)
 	case res == "whoami":
 		return c.call(ctx, "users", "GET", "/api/v1/users/me", nil)
 	case res == "api-keys":

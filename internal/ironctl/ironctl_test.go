@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +13,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeRegion records requests and answers like the region API.
 type fakeRegion struct {
-	mu   sync.Mutex
-	reqs []string
+	mu    sync.Mutex
+	reqs  []string
+	polls int
 }
 
 func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +46,18 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/actions/commission"):
 		w.WriteHeader(409)
 		_, _ = io.WriteString(w, `{"status":409,"code":"invalid_transition","message":"cannot commission a machine in status Deployed","machine_status":"deployed","action":"commission","allowed_actions":["release"]}`)
+	case r.URL.Path == "/api/v1/boot-resources/import" && r.Method == "POST":
+		_, _ = io.WriteString(w, `{"running":true,"source":"/srv/mirror"}`)
+	case r.URL.Path == "/api/v1/boot-resources/import":
+		f.mu.Lock()
+		f.polls++
+		n := f.polls
+		f.mu.Unlock()
+		if n < 3 {
+			fmt.Fprintf(w, `{"running":true,"done_bytes":%d,"total_bytes":300}`, n*100)
+		} else {
+			_, _ = io.WriteString(w, `{"running":false,"done_bytes":300,"total_bytes":300,"sets":1,"files":3}`)
+		}
 	case r.Method == "PATCH":
 		_, _ = w.Write(body)
 	default:
@@ -130,5 +145,25 @@ func TestCLI(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("request %q not sent; got:\n%s", want, all)
 		}
+	}
+}
+
+func TestImportProgress(t *testing.T) {
+	f := &fakeRegion{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	c := &cli{env: Env{Stdout: &out, Stderr: &errb}, format: "table", client: &Client{URL: srv.URL, APIKey: "ikk_good"}}
+	if err := c.importWithProgress(context.Background(), "/srv/mirror", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errb.String(), "[##########....................]  33.3% 100B/300B") || !strings.Contains(errb.String(), "100.0%") {
+		t.Fatalf("progress bar output %q", errb.String())
+	}
+	if !strings.Contains(out.String(), "imported 1 set(s), 3 file(s)") {
+		t.Fatalf("stdout %q", out.String())
+	}
+	if got := progressBar(5<<30, 10<<30); !strings.HasSuffix(got, " 50.0% 5.0GiB/10.0GiB") {
+		t.Fatalf("progressBar = %q", got)
 	}
 }

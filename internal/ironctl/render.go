@@ -11,19 +11,20 @@ import (
 
 // columns are the table columns of each resource, as JSON keys.
 var columns = map[string][]string{
-	"machines":    {"system_id", "hostname", "status", "owner", "architecture", "cpu_count", "memory_mib", "power_state", "zone", "pool"},
-	"fabrics":     {"id", "name", "description"},
-	"vlans":       {"id", "fabric_id", "vid", "name", "mtu", "dhcp_on", "primary_rack", "secondary_rack", "relay_vlan_id"},
-	"subnets":     {"id", "name", "cidr", "vlan_id", "gateway_ip", "dns_servers"},
-	"ipranges":    {"id", "subnet_id", "type", "start_ip", "end_ip", "comment"},
-	"ipaddresses": {"id", "subnet_id", "ip", "alloc_type", "system_id", "owner"},
-	"zones":       {"id", "name", "description"},
-	"pools":       {"id", "name", "description"},
-	"tags":        {"id", "name", "comment"},
-	"racks":       {"id", "name", "version", "last_seen"},
-	"events":      {"created", "system_id", "type", "from_status", "to_status", "actor", "message"},
-	"users":       {"id", "username", "email", "admin"},
-	"api-keys":    {"id", "name", "created", "revoked"},
+	"machines":       {"system_id", "hostname", "status", "owner", "architecture", "cpu_count", "memory_mib", "power_state", "zone", "pool"},
+	"fabrics":        {"id", "name", "description"},
+	"vlans":          {"id", "fabric_id", "vid", "name", "mtu", "dhcp_on", "primary_rack", "secondary_rack", "relay_vlan_id"},
+	"subnets":        {"id", "name", "cidr", "vlan_id", "gateway_ip", "dns_servers"},
+	"ipranges":       {"id", "subnet_id", "type", "start_ip", "end_ip", "comment"},
+	"ipaddresses":    {"id", "subnet_id", "ip", "alloc_type", "system_id", "owner"},
+	"zones":          {"id", "name", "description"},
+	"pools":          {"id", "name", "description"},
+	"tags":           {"id", "name", "comment"},
+	"racks":          {"id", "name", "version", "last_seen"},
+	"events":         {"created", "system_id", "type", "from_status", "to_status", "actor", "message"},
+	"users":          {"id", "username", "email", "admin"},
+	"boot-resources": {"name", "version", "type", "complete", "size"},
+	"api-keys":       {"id", "name", "created", "revoked"},
 }
 
 // render writes v (decoded JSON) as JSON or as a table of the resource's
