@@ -75,6 +75,9 @@ type Config struct {
 	// ImagesDir holds the region's boot images (content-addressed bytes and
 	// the catalog).
 	ImagesDir string `yaml:"images_dir"`
+	// DBConnections bounds the region's database connections (the store's
+	// pool, and River's on PostgreSQL); they are kept open when idle.
+	DBConnections int `yaml:"db_connections"`
 	// ShutdownTimeout bounds the graceful drain of HTTP requests and jobs.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Jobs configures the durable job runner.
@@ -103,6 +106,7 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ImagesDir:       "/var/lib/ironkit/images",
+		DBConnections:   32,
 		ShutdownTimeout: Duration(10 * time.Second),
 		Jobs: Jobs{
 			Workers:              20,
@@ -161,6 +165,7 @@ var envVars = []envVar{
 	{"LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"IMAGES_DIR", func(c *Config, v string) error { c.ImagesDir = v; return nil }},
+	{"DB_CONNECTIONS", intSetter(func(c *Config) *int { return &c.DBConnections })},
 	{"SHUTDOWN_TIMEOUT", durationSetter(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	{"JOBS_WORKERS", intSetter(func(c *Config) *int { return &c.Jobs.Workers })},
 	{"JOBS_SWEEP_INTERVAL", durationSetter(func(c *Config) *Duration { return &c.Jobs.SweepInterval })},
@@ -249,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", time.Duration(c.ShutdownTimeout).String(), "use a positive duration")
+	}
+	if c.DBConnections < 2 {
+		return bad("db_connections", strconv.Itoa(c.DBConnections), "use at least 2")
 	}
 	if c.Jobs.Workers < 1 {
 		return bad("jobs.workers", strconv.Itoa(c.Jobs.Workers), "use at least 1")

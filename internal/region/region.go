@@ -83,6 +83,12 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("region: open database: %w", err)
 	}
+	// database/sql keeps only 2 idle connections by default: under load
+	// every other request would open a new PostgreSQL connection.
+	st.SQLDB().SetMaxIdleConns(cfg.DBConnections)
+	if st.Backend() == store.Postgres {
+		st.SQLDB().SetMaxOpenConns(cfg.DBConnections)
+	}
 	s := &Service{cfg: cfg, log: o.Logger, st: st}
 	fail := func(err error) (*Service, error) {
 		s.Close()
@@ -106,6 +112,8 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 			if s.jobsDB, err = sql.Open("pgx", cfg.Database); err != nil {
 				return fail(fmt.Errorf("region: jobs database: %w", err))
 			}
+			s.jobsDB.SetMaxOpenConns(max(4, cfg.DBConnections/4))
+			s.jobsDB.SetMaxIdleConns(max(4, cfg.DBConnections/4))
 			db = s.jobsDB
 		}
 		// The workers' view of machines enqueues nothing itself; the API's

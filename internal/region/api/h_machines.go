@@ -101,12 +101,20 @@ func (s *Server) present(p auth.Principal, m *Machine) {
 	}
 }
 
-// secretName matches power parameter names that hold secrets; a parameter
-// matching it is write-only even if the driver's schema forgot to say so.
-var secretName = regexp.MustCompile(`(?i)pass|secret|token|community|key`)
+// secretWords mark power parameter names that hold secrets; a parameter
+// containing one is write-only even if the driver's schema forgot to say so.
+var secretWords = []string{"pass", "secret", "token", "community", "key"}
 
 // IsSecretParam reports whether a power parameter name looks secret.
-func IsSecretParam(name string) bool { return secretName.MatchString(name) }
+func IsSecretParam(name string) bool {
+	l := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // RedactPowerParameters returns params without the secret ones.
 func RedactPowerParameters(powerType string, params map[string]string, secret func(powerType, name string) bool) map[string]string {

@@ -74,8 +74,21 @@ type rackTokenRow struct {
 	CreatedAt time.Time `bun:"created_at,notnull"`
 }
 
-// LookupToken implements auth.TokenLookup.
+// LookupToken implements auth.TokenLookup, through a short-lived cache of
+// positive and negative answers (see TokenCacheTTL).
 func (b *Backend) LookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
+	k := string(kind) + hash
+	if v, ok := b.tokens.get(k); ok {
+		return v.p, v.err
+	}
+	p, err := b.lookupToken(ctx, kind, hash)
+	if err == nil || errors.Is(err, auth.ErrUnknownToken) {
+		b.tokens.put(k, principalOrErr{p, err})
+	}
+	return p, err
+}
+
+func (b *Backend) lookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
 	switch kind {
 	case auth.APIKey:
 		var u userRow
@@ -182,6 +195,7 @@ func (b *Backend) DeleteUser(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	b.tokens.purge()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("user %d", id)
 	}
@@ -220,6 +234,7 @@ func (b *Backend) RevokeAPIKey(ctx context.Context, userID, keyID int64) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("api key %d of user %d", keyID, userID)
 	}
+	b.tokens.purge() // this region stops accepting it at once
 	return nil
 }
 
@@ -310,6 +325,7 @@ func (b *Backend) DeleteRack(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	b.tokens.purge()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("rack %d", id)
 	}
