@@ -459,3 +459,53 @@ func TestBootResourceImportWithProgress(t *testing.T) {
 		t.Fatalf("resources %+v", rs)
 	}
 }
+
+func TestKeysRevokeAndTokenScopes(t *testing.T) {
+	ctx := context.Background()
+	svc, c := startRegion(t, filepath.Join(t.TempDir(), "region.db"), &recPower{ops: map[string][]string{}})
+	if _, err := CreateAdmin(ctx, svc.Store(), cheap, "admin", "", "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	var login api.LoginReply
+	c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
+	admin := c.as(login.APIKey.Key)
+	var k api.APIKey
+	admin.must("POST", "/api/v1/users/me/api-keys", api.APIKeyCreate{Name: "ci"}, &k, 201)
+	ci := c.as(k.Key)
+	ci.must("GET", "/api/v1/users/me", nil, nil, 200) // cached now
+	admin.must("DELETE", fmt.Sprintf("/api/v1/users/me/api-keys/%d", k.ID), nil, nil, 204)
+	if code := ci.do("GET", "/api/v1/users/me", nil, nil); code != 401 {
+		t.Fatalf("revoked key still works on this region: %d", code)
+	}
+	var keys []api.APIKey
+	admin.must("GET", "/api/v1/users/me/api-keys", nil, &keys, 200)
+	if len(keys) != 2 || keys[1].Revoked == nil {
+		t.Fatalf("keys %+v", keys)
+	}
+	_, rackTok, err := svc.Backend().RegisterRack(ctx, "rack-a", "0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := c.as(rackTok).do("GET", "/api/v1/machines", nil, nil); code != 403 {
+		t.Fatalf("rack token on the user API: %d", code)
+	}
+	if code := c.do("GET", "/api/v1/machines", nil, nil); code != 401 {
+		t.Fatalf("anonymous list: %d", code)
+	}
+	var m api.Machine
+	admin.must("POST", "/api/v1/machines", api.MachineCreate{Architecture: "amd64/generic", MACAddresses: []string{"52:54:00:dd:00:01"}}, &m, 201)
+	var other api.Machine
+	admin.must("POST", "/api/v1/machines", api.MachineCreate{Architecture: "amd64/generic", MACAddresses: []string{"52:54:00:dd:00:02"}}, &other, 201)
+	var tok api.MachineToken
+	admin.must("POST", "/api/v1/machines/"+m.SystemID+"/token", nil, &tok, 201)
+	if code := c.as(tok.Token).do("POST", "/api/v1/metadata/"+other.SystemID+"/heartbeat", nil, nil); code != 403 {
+		t.Fatalf("machine token on another machine: %d", code)
+	}
+	c.as(tok.Token).must("POST", "/api/v1/metadata/"+m.SystemID+"/heartbeat", nil, nil, 204)
+	// Deleting the machine kills its token.
+	admin.must("DELETE", "/api/v1/machines/"+m.SystemID, nil, nil, 204)
+	var n int
+	if err := svc.Store().DB().NewSelect().Table("machine_tokens").ColumnExpr("count(*)").Scan(ctx, &n); err != nil || n != 0 {
+		t.Fatalf("machine tokens left after delete: %d %v", n, err)
+	}
+}

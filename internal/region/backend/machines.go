@@ -385,6 +385,7 @@ func (b *Backend) setTags(ctx context.Context, id string, names []string) error 
 
 // DeleteMachine implements api.Machines.
 func (b *Backend) DeleteMachine(ctx context.Context, p auth.Principal, id string) error {
+	defer b.tokens.purge() // its machine tokens are gone (cascade)
 	return mapErr(b.st.DeleteMachine(ctx, id, p.String()))
 }
 
