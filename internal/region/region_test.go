@@ -305,6 +305,25 @@ func TestMachineLifeOverHTTP(t *testing.T) {
 			}
 		}
 
+		// Rescue mode and back.
+		admin.must("POST", "/api/v1/machines/"+id+"/actions/rescue-mode", nil, &m, 200)
+		if m.Status != lifecycle.EnteringRescueMode {
+			t.Fatalf("rescue-mode: %s", m.Status)
+		}
+		mc.must("POST", "/api/v1/metadata/"+id+"/signal", api.Signal{Status: "booted"}, nil, 204)
+		admin.must("GET", "/api/v1/machines/"+id, nil, &m, 200)
+		if m.Status != lifecycle.RescueMode {
+			t.Fatalf("after rescue booted: %s", m.Status)
+		}
+		admin.must("POST", "/api/v1/machines/"+id+"/actions/exit-rescue-mode", nil, &m, 200)
+		eventually(t, "rescue exited", func() bool {
+			admin.must("GET", "/api/v1/machines/"+id, nil, &m, 200)
+			return m.Status == lifecycle.Ready
+		})
+		if !strings.HasSuffix(pw.of(id), "cycle") {
+			t.Errorf("exit rescue did not power cycle: %s", pw.of(id))
+		}
+
 		// Deadline: a commissioning machine that never reports fails.
 		admin.must("POST", "/api/v1/machines/"+id+"/actions/commission", nil, &m, 200)
 		if err := svc.Store().SetDeadline(ctx, id, time.Now().Add(-time.Second)); err != nil {

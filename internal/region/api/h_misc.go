@@ -173,7 +173,7 @@ func (s *Server) nocloud(pick func(DeployInstructions) string) rawFunc {
 }
 
 // Signals the ephemeral environment may send.
-var signals = []string{"installed", "booted", "erased", "failed"}
+var signals = []string{"installed", "booted", "erased", "tested", "failed"}
 
 func (s *Server) signal(r *Request) (any, error) {
 	id, err := r.SystemID()

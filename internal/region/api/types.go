@@ -376,7 +376,7 @@ type CommissioningResult struct {
 
 // Signal is the body of POST /api/v1/metadata/{id}/signal.
 type Signal struct {
-	Status string `json:"status" doc:"installed, booted, erased or failed"`
+	Status string `json:"status" doc:"installed (image written), booted (deployed system or rescue environment up), erased, tested, or failed"`
 	Log    string `json:"log,omitempty"`
 }
 

@@ -23,6 +23,7 @@ type Jobs interface {
 	Deploy(ctx context.Context, tx *sql.Tx, systemID string) error
 	Release(ctx context.Context, tx *sql.Tx, systemID string) error
 	Power(ctx context.Context, tx *sql.Tx, systemID string, op jobs.PowerOp, pxe bool) error
+	Finish(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status, op jobs.PowerOp, ev lifecycle.Action) error
 }
 
 // Config configures a Backend.

@@ -434,8 +434,11 @@ func (b *Backend) enqueueFor(ctx context.Context, m *store.Machine, a lifecycle.
 		return b.cfg.Jobs.Deploy(ctx, nil, m.SystemID)
 	case lifecycle.Releasing, lifecycle.DiskErasing:
 		return b.cfg.Jobs.Release(ctx, nil, m.SystemID)
+	case lifecycle.ExitingRescueMode:
+		// Reboot from disk, then back to where rescue mode started.
+		return b.cfg.Jobs.Finish(ctx, nil, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
 	}
-	if a == lifecycle.ActionAbort || a == lifecycle.ActionExitRescueMode {
+	if a == lifecycle.ActionAbort {
 		return b.cfg.Jobs.Power(ctx, nil, m.SystemID, jobs.PowerOff, false)
 	}
 	return nil

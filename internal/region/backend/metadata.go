@@ -240,11 +240,16 @@ func (b *Backend) Signal(ctx context.Context, id string, s api.Signal) error {
 		_, err = b.st.Heartbeat(ctx, id)
 		return mapErr(err)
 	case "booted":
+		if m.Status == lifecycle.EnteringRescueMode {
+			return b.systemEvent(ctx, m, lifecycle.EventRescueEntered, "the rescue environment is up")
+		}
 		return b.systemEvent(ctx, m, lifecycle.EventDeployed, "the installed system booted")
+	case "tested":
+		return b.systemEvent(ctx, m, lifecycle.EventTested, "hardware tests passed: "+truncate(s.Log, 2000))
 	case "erased":
 		return b.systemEvent(ctx, m, lifecycle.EventErased, "disks erased")
 	case "failed":
 		return b.systemEvent(ctx, m, lifecycle.EventFailed, "the ephemeral environment reported failure: "+truncate(s.Log, 2000))
 	}
-	return api.BadField("status", s.Status, "use installed, booted, erased or failed")
+	return api.BadField("status", s.Status, "use installed, booted, erased, tested or failed")
 }

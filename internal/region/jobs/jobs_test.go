@@ -317,6 +317,7 @@ func TestLifecycleJobs(t *testing.T) {
 		ms.set("rel1", lifecycle.Releasing)
 		ms.set("era1", lifecycle.DiskErasing)
 		ms.set("gone", lifecycle.Ready)
+		ms.set("exit1", lifecycle.ExitingRescueMode)
 		pw.state["com1"] = StateOn
 		conflict := netip.AddrFrom4([4]byte{10, 77, 0, 11}) // the first address ClaimIPs hands out
 		r := startRunner(t, Config{DB: openDB(t, b, ""), Backend: b, Machines: ms, Power: pw,
@@ -333,6 +334,9 @@ func TestLifecycleJobs(t *testing.T) {
 			func() error { return r.Release(ctx, nil, "era1") },
 			func() error { return r.Boot(ctx, nil, "gone", lifecycle.Commissioning) },
 			func() error { return r.Power(ctx, nil, "gone", PowerOff, false) },
+			func() error {
+				return r.Finish(ctx, nil, "exit1", lifecycle.ExitingRescueMode, PowerCycle, lifecycle.EventRescueExited)
+			},
 		} {
 			if err := enq(); err != nil {
 				t.Fatal(err)
@@ -343,6 +347,10 @@ func TestLifecycleJobs(t *testing.T) {
 		eventually(t, "release to Ready", func() bool { s, _ := ms.get("rel1"); return s == lifecycle.Ready })
 		eventually(t, "erase PXE boot", func() bool { return pw.opsOf("era1") == "query,on+pxe" })
 		eventually(t, "power job", func() bool { return pw.opsOf("gone") == "off" })
+		eventually(t, "rescue exited", func() bool { s, _ := ms.get("exit1"); return s == lifecycle.Ready })
+		if pw.opsOf("exit1") != "cycle" {
+			t.Errorf("exit rescue ops %q", pw.opsOf("exit1"))
+		}
 		if s, _ := ms.get("com1"); s != lifecycle.Commissioning {
 			t.Errorf("com1 should wait in Commissioning for its results, is %s", s)
 		}

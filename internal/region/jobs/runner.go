@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &deployWorker{r: r})
 	river.AddWorker(workers, &releaseWorker{r: r})
 	river.AddWorker(workers, &powerWorker{r: r})
+	river.AddWorker(workers, &finishWorker{r: r})
 	river.AddWorker(workers, &sweepWorker{r: r})
 	river.AddWorker(workers, &pollWorker{r: r})
 	r.client, err = river.NewClient(driver, &river.Config{
@@ -229,6 +230,12 @@ func (r *Runner) Deploy(ctx context.Context, tx *sql.Tx, systemID string) error 
 // Release enqueues release of a machine now in Releasing or DiskErasing.
 func (r *Runner) Release(ctx context.Context, tx *sql.Tx, systemID string) error {
 	return r.insert(ctx, tx, ReleaseArgs{SystemID: systemID}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
+}
+
+// Finish enqueues a power operation on a machine in status followed by the
+// internal event ev (leaving rescue mode: PowerCycle, EventRescueExited).
+func (r *Runner) Finish(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status, op PowerOp, ev lifecycle.Action) error {
+	return r.insert(ctx, tx, FinishArgs{SystemID: systemID, Status: status, Op: op, Event: ev}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
 }
 
 // Power enqueues a plain power operation (power on/off from the API) with

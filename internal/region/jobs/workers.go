@@ -45,6 +45,45 @@ type ReleaseArgs struct {
 // Kind implements river.JobArgs.
 func (ReleaseArgs) Kind() string { return "release" }
 
+// FinishArgs: power a machine in Status (Op, no PXE: it boots from disk)
+// and then apply Event, e.g. leaving rescue mode: cycle, rescue-exited.
+type FinishArgs struct {
+	SystemID string           `json:"system_id"`
+	Status   lifecycle.Status `json:"status"`
+	Op       PowerOp          `json:"op"`
+	Event    lifecycle.Action `json:"event"`
+}
+
+// Kind implements river.JobArgs.
+func (FinishArgs) Kind() string { return "finish" }
+
+type finishWorker struct {
+	river.WorkerDefaults[FinishArgs]
+	r *Runner
+}
+
+func (w *finishWorker) Work(ctx context.Context, job *river.Job[FinishArgs]) error {
+	r, a := w.r, job.Args
+	if _, ok, err := r.stillIn(ctx, "finish", a.SystemID, a.Status); err != nil || !ok {
+		return err
+	}
+	if _, err := r.cfg.Power.Power(ctx, a.SystemID, PowerRequest{Op: a.Op}); err != nil {
+		if final(job.JobRow) {
+			return r.fail(ctx, "finish", a.SystemID, a.Status, fmt.Sprintf("power %s: %v (after %d attempts)", a.Op, err, job.Attempt))
+		}
+		r.count("finish", "retry")
+		return err
+	}
+	err := r.cfg.Machines.Event(ctx, a.SystemID, a.Status, a.Event, fmt.Sprintf("power %s done", a.Op))
+	if errors.Is(err, ErrMoved) {
+		err = nil
+	}
+	if err == nil {
+		r.count("finish", "ok")
+	}
+	return err
+}
+
 // PowerArgs: one power operation asked for through the API.
 type PowerArgs struct {
 	SystemID string  `json:"system_id"`
