@@ -101,6 +101,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
 	}
 	s.boot.Attach(s.images)
+	powerTypes := power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger}))
 	if !cfg.Jobs.Disabled {
 		// River shares the store's pool on SQLite. On PostgreSQL it gets its
 		// own pool through pgx's database/sql driver, which its leader
@@ -124,7 +125,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		}
 		pw := o.Power
 		if pw == nil {
-			pw = inner.NewDriverPower(power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger})),
+			pw = inner.NewDriverPower(powerTypes,
 				power.NewEngine(power.WithLogger(o.Logger), power.WithMetrics(o.Registry)))
 		}
 		s.runner, err = jobs.New(ctx, jobs.Config{
@@ -137,11 +138,12 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 			return fail(err)
 		}
 		s.be, err = backend.New(backend.Config{Store: st, Jobs: s.runner, Power: pw, Logger: o.Logger.With("part", "backend"),
-			ImageURL: s.boot.ImageURL})
+			ImageURL: s.boot.ImageURL, PowerTypes: powerTypes})
 		if err != nil {
 			return fail(err)
 		}
-	} else if s.be, err = backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend"), ImageURL: s.boot.ImageURL}); err != nil {
+	} else if s.be, err = backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend"), ImageURL: s.boot.ImageURL,
+		PowerTypes: powerTypes}); err != nil {
 		return fail(err)
 	}
 	ab := s.be.API()
@@ -149,7 +151,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	s.srv, err = api.New(api.Config{
 		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
 		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,
-		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(),
+		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(), SecretParam: backend.SecretParam(powerTypes),
 	})
 	if err != nil {
 		return fail(err)

@@ -378,9 +378,23 @@ func TestNetworksImportAndPagination(t *testing.T) {
 
 		// Import an already-deployed machine: Deployed at once, never powered.
 		var m api.Machine
+		if admin.do("POST", "/api/v1/machines", api.MachineCreate{Hostname: "legacy", Architecture: "amd64/generic",
+			MACAddresses: []string{"52:54:00:bb:00:01"}, Status: lifecycle.Deployed, Owner: "admin",
+			IPAddresses: []string{"10.55.0.20"}, PowerType: "ipmi", PowerParameters: map[string]string{"power_address": "10.0.0.20"}}, &e) != 400 ||
+			e.Field != "power_parameters" || !strings.Contains(e.Message, "power_address") {
+			t.Fatalf("bad power parameters: %+v", e)
+		}
+		if admin.do("POST", "/api/v1/machines", api.MachineCreate{Hostname: "legacy", Architecture: "amd64/generic",
+			MACAddresses: []string{"52:54:00:bb:00:01"}, PowerType: "teleport"}, &e) != 400 || e.Field != "power_type" {
+			t.Fatalf("bad power type: %+v", e)
+		}
 		admin.must("POST", "/api/v1/machines", api.MachineCreate{Hostname: "legacy", Architecture: "amd64/generic",
 			MACAddresses: []string{"52:54:00:bb:00:01"}, Status: lifecycle.Deployed, Owner: "admin",
-			IPAddresses: []string{"10.55.0.20"}, PowerType: "ipmi", PowerParameters: map[string]string{"power_address": "10.0.0.20"}}, &m, 201)
+			IPAddresses: []string{"10.55.0.20"}, PowerType: "ipmi",
+			PowerParameters: map[string]string{"host": "10.0.0.20", "username": "root", "password": "hunter2"}}, &m, 201)
+		if _, leaked := m.PowerParameters["password"]; leaked || m.PowerParameters["host"] != "10.0.0.20" {
+			t.Fatalf("power parameters shown: %v", m.PowerParameters)
+		}
 		if m.Status != lifecycle.Deployed || len(m.IPAddresses) != 1 || m.IPAddresses[0] != "10.55.0.20" {
 			t.Fatalf("import: %+v", m)
 		}

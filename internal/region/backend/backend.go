@@ -14,8 +14,41 @@ import (
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/jobs"
 	"github.com/ironkit/ironkit/lifecycle"
+	"github.com/ironkit/ironkit/power"
 	"github.com/ironkit/ironkit/store"
 )
+
+// checkPower validates a power type and its parameters against the driver
+// registry, answering 400 naming the field.
+func (b *Backend) checkPower(typ string, params map[string]string) error {
+	if b.cfg.PowerTypes == nil || typ == "" {
+		return nil
+	}
+	if _, ok := b.cfg.PowerTypes.Lookup(typ); !ok {
+		names := []string{}
+		for _, d := range b.cfg.PowerTypes.Drivers() {
+			names = append(names, d.Name)
+		}
+		return api.BadField("power_type", typ, "unknown power type: use one of "+strings.Join(names, ", "))
+	}
+	if _, err := b.cfg.PowerTypes.Validate(typ, params); err != nil {
+		return api.BadField("power_parameters", "", err.Error())
+	}
+	return nil
+}
+
+// SecretParam reports whether a power parameter is secret per the driver's
+// schema (api.Config.SecretParam).
+func SecretParam(reg *power.Registry) func(powerType, name string) bool {
+	return func(powerType, name string) bool {
+		d, ok := reg.Lookup(powerType)
+		if !ok {
+			return false
+		}
+		f, ok := d.Schema.Field(name)
+		return ok && f.Secret
+	}
+}
 
 // Jobs enqueues durable work; *jobs.Runner implements it.
 type Jobs interface {
@@ -41,6 +74,9 @@ type Config struct {
 	// (bootres.Service.ImageURL); nil answers deploy instructions with an
 	// error saying no image store is configured.
 	ImageURL func(ctx context.Context, base, osystem, series, arch string) (string, string, error)
+	// PowerTypes validates power types and parameters on create and update
+	// (nil: not validated; drivers report bad parameters when used).
+	PowerTypes *power.Registry
 	// DefaultOS and DefaultSeries are deployed when a deploy names none.
 	DefaultOS, DefaultSeries string
 }

@@ -250,6 +250,9 @@ func (b *Backend) CreateMachine(ctx context.Context, p auth.Principal, c api.Mac
 	if err != nil {
 		return api.Machine{}, err
 	}
+	if err := b.checkPower(c.PowerType, c.PowerParameters); err != nil {
+		return api.Machine{}, err
+	}
 	m := store.Machine{Hostname: c.Hostname, Architecture: c.Architecture, Status: c.Status,
 		ZoneID: zid, PoolID: pid, Interfaces: ifcs, Power: store.Power{Type: c.PowerType, Params: c.PowerParameters}}
 	var addrs []netip.Addr
@@ -316,6 +319,11 @@ func (b *Backend) UpdateMachine(ctx context.Context, p auth.Principal, id string
 			m.Power.Params = map[string]string{}
 		}
 		m.Power.Params[k] = v
+	}
+	if u.PowerType != nil || u.PowerParameters != nil {
+		if err := b.checkPower(m.Power.Type, m.Power.Params); err != nil {
+			return api.Machine{}, err
+		}
 	}
 	if u.Zone != nil || u.Pool != nil {
 		z, pl := "", ""
