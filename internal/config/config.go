@@ -94,7 +94,8 @@ type Jobs struct {
 	PowerPollInterval Duration `yaml:"power_poll_interval"`
 	// PowerPollConcurrency bounds the BMC queries in flight at once.
 	PowerPollConcurrency int `yaml:"power_poll_concurrency"`
-	// Disabled runs no jobs in this process (an API-only region).
+	// Disabled works no jobs in this process (an API-only region); it still
+	// enqueues them for the regions that do.
 	Disabled bool `yaml:"disabled"`
 }
 

@@ -102,7 +102,9 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	}
 	s.boot.Attach(s.images)
 	powerTypes := power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger}))
-	if !cfg.Jobs.Disabled {
+	// Every region enqueues jobs; one with jobs.disabled works none (its
+	// River client is insert-only) and leaves them to the others.
+	{
 		// River shares the store's pool on SQLite. On PostgreSQL it gets its
 		// own pool through pgx's database/sql driver, which its leader
 		// election needs (it fails over bun's pgdriver, which the store may
@@ -132,7 +134,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 			DB: db, Backend: kind, Machines: inner.JobMachines(), Power: pw,
 			Workers: cfg.Jobs.Workers, SweepInterval: cfg.Jobs.SweepInterval.D(),
 			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
-			Logger: o.Logger.With("part", "jobs"), Registerer: o.Registry,
+			Logger: o.Logger.With("part", "jobs"), Registerer: o.Registry, InsertOnly: cfg.Jobs.Disabled,
 		})
 		if err != nil {
 			return fail(err)
@@ -142,9 +144,6 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		if err != nil {
 			return fail(err)
 		}
-	} else if s.be, err = backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend"), ImageURL: s.boot.ImageURL,
-		PowerTypes: powerTypes}); err != nil {
-		return fail(err)
 	}
 	ab := s.be.API()
 	ab.BootResources, ab.Images = s.boot, s.images.Handler()

@@ -119,13 +119,18 @@ func eventually(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func startRegion(t *testing.T, dsn string, pw jobs.PowerExecutor) (*Service, client) {
+func startRegion(t *testing.T, dsn string, pw jobs.PowerExecutor, tweak ...func(*config.Config)) (*Service, client) {
 	t.Helper()
 	cfg := config.Default()
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	cfg.Database = dsn
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Jobs.SweepInterval = config.Duration(time.Second)
-	cfg.ImagesDir = t.TempDir()
+	if cfg.ImagesDir == config.Default().ImagesDir {
+		cfg.ImagesDir = t.TempDir()
+	}
 	ctx := context.Background()
 	svc, err := Open(ctx, cfg, Options{Power: pw, Hasher: cheap})
 	if err != nil {
@@ -541,4 +546,25 @@ func TestKeysRevokeAndTokenScopes(t *testing.T) {
 	if err := svc.Store().DB().NewSelect().Table("machine_tokens").ColumnExpr("count(*)").Scan(ctx, &n); err != nil || n != 0 {
 		t.Fatalf("machine tokens left after delete: %d %v", n, err)
 	}
+}
+
+// Two regions share one database: the API-only one takes the action, the
+// other one works the job. Jobs are rows, not one process's memory.
+func TestTwoRegionsShareJobs(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		pw := &recPower{ops: map[string][]string{}}
+		apiOnly, c := startRegion(t, dsn, pw, func(c *config.Config) { c.Jobs.Disabled = true })
+		startRegion(t, dsn, pw)
+		if _, err := CreateAdmin(ctx, apiOnly.Store(), cheap, "admin", "", "admin-password"); err != nil {
+			t.Fatal(err)
+		}
+		var login api.LoginReply
+		c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
+		admin := c.as(login.APIKey.Key)
+		var m api.Machine
+		admin.must("POST", "/api/v1/machines", api.MachineCreate{Architecture: "amd64/generic", MACAddresses: []string{"52:54:00:ee:00:01"}}, &m, 201)
+		admin.must("POST", "/api/v1/machines/"+m.SystemID+"/actions/commission", nil, &m, 200)
+		eventually(t, "the other region boots the machine", func() bool { return strings.Contains(pw.of(m.SystemID), "+pxe") })
+	})
 }

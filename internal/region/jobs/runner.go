@@ -56,6 +56,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the runner's collectors; nil registers none.
 	Registerer prometheus.Registerer
+	// InsertOnly enqueues jobs but works none and schedules no periodic
+	// jobs: an API-only region whose jobs other regions work.
+	InsertOnly bool
 	// FetchPollInterval is how often idle workers look for new jobs when no
 	// notification wakes them (SQLite always polls). Default 1s.
 	FetchPollInterval time.Duration
@@ -148,9 +151,19 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &finishWorker{r: r})
 	river.AddWorker(workers, &sweepWorker{r: r})
 	river.AddWorker(workers, &pollWorker{r: r})
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.PowerPollInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{ID: "power-poll"}),
+	}
+	if cfg.InsertOnly {
+		queues, periodic = nil, nil
+	}
 	r.client, err = river.NewClient(driver, &river.Config{
 		Logger:            cfg.Logger,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:            queues,
 		Workers:           workers,
 		FetchPollInterval: cfg.FetchPollInterval,
 		FetchCooldown:     min(100*time.Millisecond, cfg.FetchPollInterval),
@@ -158,12 +171,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		// A killed region's running jobs are rescued by the leader after
 		// this long.
 		RescueStuckJobsAfter: 10 * time.Minute,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.SweepInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil }, &river.PeriodicJobOpts{ID: "sweep", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.PowerPollInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return PollArgs{}, nil }, &river.PeriodicJobOpts{ID: "power-poll"}),
-		},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: river client: %w", err)
@@ -174,6 +182,10 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 // Run works jobs until ctx ends, then lets running jobs finish for up to
 // 10 seconds before cancelling them.
 func (r *Runner) Run(ctx context.Context) error {
+	if r.cfg.InsertOnly {
+		<-ctx.Done()
+		return nil
+	}
 	r.starting.Lock()
 	err := r.client.Start(ctx)
 	r.starting.Unlock()
