@@ -8,7 +8,7 @@
 // It does no I/O and holds no state: it does not persist anything, and it
 // does not guarantee that an address is handed out once under concurrency.
 // That is the store's job (a unique index on the address and a retry that
-// passes the conflicting address back to the Allocator as used).
+// passes the conflicting address back to Allocator.Next as extra).
 //
 // Addresses use net/netip. ironkit serves IPv4 today; nothing here precludes
 // IPv6 (the Allocator works on 128-bit intervals).
