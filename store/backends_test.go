@@ -14,9 +14,9 @@ import (
 
 	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/store"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/driver/pgdriver"
 )
 
 // backend is one database engine a store test runs on: a fresh, empty
@@ -123,5 +123,9 @@ func postgresBackend(t testing.TB) backend {
 }
 
 func sqlOpenPG(dsn string) *sql.DB {
-	return sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		panic(err)
+	}
+	return db
 }

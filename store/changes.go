@@ -2,18 +2,14 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/jackc/pgx/v5"
 )
 
 // Kind names the kind of object a Change is about.
@@ -170,124 +166,99 @@ func (b *broadcaster) close() {
 // pgChannel is the NOTIFY channel changes travel on.
 const pgChannel = "ironkit_changes"
 
-// pgListener owns one LISTEN connection per Store and feeds the broadcaster.
+// pgListener owns one LISTEN connection per Store (outside the pool) and
+// feeds the broadcaster; it reconnects when the connection is lost.
 type pgListener struct {
-	ln     *pgdriver.Listener
-	closed atomic.Bool
+	cfg    *pgx.ConnConfig
+	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu      sync.Mutex
-	markers map[string]chan struct{}
 }
 
-// pgMessage is a NOTIFY payload: a Change, or a marker a starting listener
-// sends itself to learn that LISTEN is in effect.
-type pgMessage struct {
-	Change
-	Marker string `json:"marker,omitempty"`
-}
-
-// startPGListener starts the listener once per Store and returns when the
-// server is known to deliver notifications to it.
+// startPGListener starts the listener once per Store. LISTEN has been
+// acknowledged by the server when it returns, so every change committed
+// afterwards is delivered.
 func (s *Store) startPGListener(ctx context.Context) error {
 	s.pgMu.Lock()
 	defer s.pgMu.Unlock()
+	if s.pgClosed {
+		return errors.New("store is closed")
+	}
 	if s.pgListen != nil {
 		return nil
 	}
-	l := &pgListener{
-		ln:      pgdriver.NewListener(s.db),
-		done:    make(chan struct{}),
-		markers: map[string]chan struct{}{},
-	}
-	if err := l.ln.Listen(ctx, pgChannel); err != nil {
-		_ = l.ln.Close()
+	conn, err := listen(ctx, s.pgConfig)
+	if err != nil {
 		return err
 	}
-	go l.run(s.changes, s.cfg.logger)
-	// LISTEN is sent but not yet acknowledged: notify ourselves until our
-	// marker comes back, so a Change committed after we return is seen.
-	if err := s.awaitMarker(ctx, l); err != nil {
-		l.close()
-		return err
-	}
+	lctx, cancel := context.WithCancel(context.Background())
+	l := &pgListener{cfg: s.pgConfig, cancel: cancel, done: make(chan struct{})}
+	go l.run(lctx, conn, s.changes, s.cfg.logger)
 	s.pgListen = l
 	return nil
 }
 
-func (s *Store) awaitMarker(ctx context.Context, l *pgListener) error {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	marker := hex.EncodeToString(b[:])
-	seen := make(chan struct{})
-	l.mu.Lock()
-	l.markers[marker] = seen
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		delete(l.markers, marker)
-		l.mu.Unlock()
-	}()
-	payload, _ := json.Marshal(pgMessage{Marker: marker})
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := pgdriver.Notify(ctx, s.db, pgChannel, string(payload)); err != nil {
-			return err
-		}
-		select {
-		case <-seen:
-			return nil
-		case <-tick.C:
-		case <-deadline.C:
-			return errors.New("LISTEN not confirmed within 10s")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// listen opens a connection and LISTENs on pgChannel, within 10 seconds.
+func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
 }
 
-func (l *pgListener) run(b *broadcaster, log *slog.Logger) {
+func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, log *slog.Logger) {
 	defer close(l.done)
-	ctx := context.Background()
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	backoff := 100 * time.Millisecond
 	for {
-		_, payload, err := l.ln.ReceiveTimeout(ctx, time.Minute)
-		if l.closed.Load() {
+		if conn == nil {
+			var err error
+			if conn, err = listen(ctx, l.cfg); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("change listener cannot reconnect", "err", err, "retry_in", backoff)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			// Whatever was committed while we were away is gone.
+			b.resync()
+		}
+		n, err := conn.WaitForNotification(ctx)
+		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // quiet channel
-			}
-			// The driver replaces a broken connection and re-LISTENs, but
-			// whatever was sent meanwhile is gone.
 			log.Warn("change listener lost its connection; subscribers resync", "err", err)
+			_ = conn.Close(context.Background())
+			conn = nil
 			b.resync()
-			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		var m pgMessage
-		if json.Unmarshal([]byte(payload), &m) != nil {
-			continue
+		var c Change
+		if json.Unmarshal([]byte(n.Payload), &c) == nil {
+			b.publish(c)
 		}
-		if m.Marker != "" {
-			l.mu.Lock()
-			if ch, ok := l.markers[m.Marker]; ok {
-				close(ch)
-				delete(l.markers, m.Marker)
-			}
-			l.mu.Unlock()
-			continue
-		}
-		b.publish(m.Change)
 	}
 }
 
 func (l *pgListener) close() {
-	l.closed.Store(true)
-	_ = l.ln.Close()
+	l.cancel()
 	<-l.done
 }

@@ -37,7 +37,7 @@
 //
 //	file:/var/lib/ironkit/region.db           SQLite (WAL, foreign keys, busy timeout added)
 //	/var/lib/ironkit/region.db                SQLite, same
-//	postgres://ironkit@db.example/ironkit     PostgreSQL (pgdriver)
+//	postgres://ironkit@db.example/ironkit     PostgreSQL (pgx's database/sql driver)
 //
 // # Performance
 //

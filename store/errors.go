@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 )
 
@@ -111,12 +111,12 @@ const (
 // uniqueViolation reports whether err is a unique-constraint violation and,
 // if so, which object and field it concerns (empty when unknown).
 func uniqueViolation(err error) (object, field string, ok bool) {
-	var pgErr pgdriver.Error
+	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		if pgErr.Field('C') != "23505" {
+		if pgErr.Code != "23505" {
 			return "", "", false
 		}
-		name := pgErr.Field('n')
+		name := pgErr.ConstraintName
 		for _, u := range uniqueConstraints {
 			if u.pgName == name {
 				return u.object, u.field, true
@@ -142,9 +142,9 @@ func uniqueViolation(err error) (object, field string, ok bool) {
 
 // foreignKeyViolation reports whether err is a foreign-key violation.
 func foreignKeyViolation(err error) bool {
-	var pgErr pgdriver.Error
+	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Field('C') == "23503"
+		return pgErr.Code == "23503"
 	}
 	var sqErr *sqlite.Error
 	if errors.As(err, &sqErr) {
@@ -166,9 +166,9 @@ func mapUnique(err error, value string) error {
 		return fmt.Errorf("%w: %v", ErrDuplicate, err)
 	}
 	if value == "" {
-		var pgErr pgdriver.Error
+		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
-			if m := pgDetailValue.FindStringSubmatch(pgErr.Field('D')); m != nil {
+			if m := pgDetailValue.FindStringSubmatch(pgErr.Detail); m != nil {
 				value = m[1]
 			}
 		}

@@ -81,3 +81,32 @@ func Example() {
 	// event created: "" -> new by admin
 	// event commission: "new" -> commissioning by admin
 }
+
+// Changes announces committed changes; on PostgreSQL those of every region
+// sharing the database, on SQLite those of this Store.
+func ExampleStore_Changes() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "ironkit-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := store.Open(ctx, filepath.Join(dir, "region.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	changes, err := s.Changes(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.CreateZone(ctx, netmodel.Zone{Name: "row-b"}); err != nil {
+		log.Fatal(err)
+	}
+	c := <-changes
+	fmt.Println(c.Kind, c.Op, c.ID)
+	// Output:
+	// zone insert 2
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -75,22 +76,18 @@ func (s *Store) Subnets(ctx context.Context) ([]netmodel.Subnet, error) {
 	return out, nil
 }
 
-// SubnetFor returns the most specific subnet containing addr.
+// SubnetFor returns the most specific subnet containing addr
+// (netmodel.SubnetFor over the stored subnets).
 func (s *Store) SubnetFor(ctx context.Context, addr netip.Addr) (netmodel.Subnet, error) {
 	all, err := s.Subnets(ctx)
 	if err != nil {
 		return netmodel.Subnet{}, err
 	}
-	best := -1
-	for i, sn := range all {
-		if sn.CIDR.Contains(addr) && (best < 0 || sn.CIDR.Bits() > all[best].CIDR.Bits()) {
-			best = i
-		}
-	}
-	if best < 0 {
+	sn, ok := netmodel.SubnetFor(addr, all)
+	if !ok {
 		return netmodel.Subnet{}, notFound("subnet", "containing address", addr)
 	}
-	return all[best], nil
+	return sn, nil
 }
 
 // --- IP ranges -------------------------------------------------------------
@@ -217,7 +214,7 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 		Owner: req.Owner, Comment: req.Comment, CreatedAt: now, UpdatedAt: now,
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx *txn) error {
-		sn, ranges, err := s.subnetWithRanges(ctx, tx, subnetID, false)
+		sn, ranges, used, err := allocationInputs(ctx, tx, subnetID)
 		if err != nil {
 			return err
 		}
@@ -227,12 +224,13 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 		}
 		var lost []netip.Addr
 		for attempt := 0; ; attempt++ {
-			// Under READ COMMITTED every statement sees what has committed
-			// so far, so re-reading after a lost race catches up with all
-			// the winners at once.
-			used, err := s.usedAddrs(ctx, tx, subnetID)
-			if err != nil {
-				return err
+			if attempt > 0 {
+				// Under READ COMMITTED every statement sees what has
+				// committed so far, so re-reading after a lost race
+				// catches up with all the winners at once.
+				if used, err = s.usedAddrs(ctx, tx, subnetID); err != nil {
+					return err
+				}
 			}
 			addr, err := alloc.Next(used, lost...)
 			if err != nil {
@@ -273,6 +271,55 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 	}
 	s.allocations.Add(1)
 	return row.model(), nil
+}
+
+// allocationInputs reads, in one query, what the Allocator needs: the
+// subnet (CIDR, gateway, DNS servers), its ranges and its used addresses.
+// One round trip instead of three matters: an allocation is a handful of
+// statements and each costs a round trip.
+func allocationInputs(ctx context.Context, tx *txn, subnetID int64) (netmodel.Subnet, []netmodel.IPRange, []netip.Addr, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT 's', cidr, COALESCE(gateway_ip, ''), CAST(dns_servers AS TEXT) FROM subnets WHERE id = ?
+		UNION ALL
+		SELECT 'r', type, start_ip, end_ip FROM ip_ranges WHERE subnet_id = ?
+		UNION ALL
+		SELECT 'u', '', ip, '' FROM ip_addresses WHERE subnet_id = ? AND ip IS NOT NULL`,
+		subnetID, subnetID, subnetID)
+	if err != nil {
+		return netmodel.Subnet{}, nil, nil, err
+	}
+	defer rows.Close()
+	var (
+		sn     netmodel.Subnet
+		found  bool
+		ranges []netmodel.IPRange
+		used   []netip.Addr
+	)
+	for rows.Next() {
+		var kind, a, b, c string
+		if err := rows.Scan(&kind, &a, &b, &c); err != nil {
+			return netmodel.Subnet{}, nil, nil, err
+		}
+		switch kind {
+		case "s":
+			r := subnetRow{ID: subnetID, CIDR: a, GatewayIP: b}
+			if err := json.Unmarshal([]byte(c), &r.DNSServers); err != nil {
+				return netmodel.Subnet{}, nil, nil, fmt.Errorf("subnet %d dns_servers: %w", subnetID, err)
+			}
+			sn, found = r.model(), true
+		case "r":
+			ranges = append(ranges, netmodel.IPRange{SubnetID: subnetID, Type: netmodel.RangeType(a), Start: parseAddr(b), End: parseAddr(c)})
+		case "u":
+			used = append(used, parseAddr(b))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return netmodel.Subnet{}, nil, nil, err
+	}
+	if !found {
+		return netmodel.Subnet{}, nil, nil, notFound("subnet", "id", subnetID)
+	}
+	return sn, ranges, used, nil
 }
 
 // usedAddrs returns every address of the subnet with a row, discovered ones

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -594,9 +593,4 @@ func nullJSON(raw json.RawMessage) any {
 		return nil
 	}
 	return string(raw)
-}
-
-// sortedKeys is for deterministic output.
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -441,6 +443,87 @@ func TestAllocateMachine(t *testing.T) {
 		for _, m := range ms {
 			if m.Owner != got[m.SystemID] {
 				t.Fatalf("machine %s owner %q, allocator %q", m.SystemID, m.Owner, got[m.SystemID])
+			}
+		}
+	})
+}
+
+// TestTransitionResultMatchesStored: what Transition returns (built without
+// re-reading the row) is what a fresh read returns.
+func TestTransitionResultMatchesStored(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		s := b.open(t)
+		m := newMachine(t, s, "same", "52:54:00:dd:00:09")
+		for _, a := range []lifecycle.Action{lifecycle.ActionCommission, lifecycle.EventCommissioned, lifecycle.ActionAllocate, lifecycle.ActionDeploy} {
+			got, err := s.Transition(ctx, m.SystemID, store.TransitionRequest{Action: a, User: "carol", Options: lifecycle.Options{System: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			read, err := s.Machine(ctx, m.SystemID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, read) {
+				t.Fatalf("%s: returned\n%+v\nstored\n%+v", a, got, read)
+			}
+		}
+	})
+}
+
+// TestFailExpiredConcurrently: two regions sweep expired deadlines at once;
+// every expired machine fails exactly once, with one event.
+func TestFailExpiredConcurrently(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		clock := &fakeClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+		s1 := b.open(t, store.WithClock(clock.Now))
+		s2 := b.open(t, store.WithClock(clock.Now))
+		const n = 10
+		for i := range n {
+			m := newMachine(t, s1, fmt.Sprintf("sweep%d", i), fmt.Sprintf("52:54:00:ab:00:%02x", i))
+			if _, err := s1.Transition(ctx, m.SystemID, store.TransitionRequest{Action: lifecycle.ActionCommission, User: "admin", Options: lifecycle.Options{Admin: true}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Add(lifecycle.DefaultDeadline + time.Minute)
+		var mu sync.Mutex
+		failed := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					ms, err := []*store.Store{s1, s2}[i%2].FailExpired(ctx, 3)
+					if err != nil {
+						t.Errorf("FailExpired: %v", err)
+						return
+					}
+					if len(ms) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, m := range ms {
+						failed[m.SystemID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(failed) != n {
+			t.Fatalf("%d machines failed, want %d", len(failed), n)
+		}
+		for id, k := range failed {
+			if k != 1 {
+				t.Errorf("machine %s failed %d times", id, k)
+			}
+			evs, _ := s1.Events(ctx, id)
+			if last := evs[len(evs)-1]; last.Type != string(lifecycle.EventDeadlineExpired) || len(evs) != 3 {
+				t.Errorf("machine %s events %+v", id, evs)
 			}
 		}
 	})

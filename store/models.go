@@ -259,6 +259,6 @@ func (r *eventRow) model() Event {
 	return Event{
 		ID: r.ID, SystemID: r.SystemID, Type: r.Type,
 		From: lifecycle.Status(r.FromStatus), To: lifecycle.Status(r.ToStatus),
-		User: r.Username, Reason: r.Reason, Time: r.CreatedAt,
+		User: r.Username, Reason: r.Reason, Time: r.CreatedAt.UTC(),
 	}
 }

@@ -79,8 +79,12 @@ func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	return row.Value, nil
 }
 
-// SetSecret stores (or replaces) the secret called name.
+// SetSecret stores (or replaces) the secret called name. The region key
+// cannot be replaced this way: what it encrypted would become unreadable.
 func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error {
+	if name == SecretRegionKey {
+		return invalid("secret "+name, "name", name, "the region key cannot be replaced in place: what it encrypted would become unreadable; pass a key with WithRegionKey on a new database instead")
+	}
 	row := &secretRow{Name: name, Value: value, CreatedAt: s.now()}
 	_, err := s.db.NewInsert().Model(row).
 		On("CONFLICT (name) DO UPDATE").Set("value = EXCLUDED.value").
@@ -140,12 +144,12 @@ func (s *Store) gcm() (cipher.AEAD, error) {
 }
 
 // secretPowerWords mark power parameter names that hold secrets.
-var secretPowerWords = []string{"pass", "secret", "token", "key", "community", "credential"}
+var secretPowerWords = []string{"pass", "secret", "token", "key", "community", "credential", "k_g"}
 
 // DefaultSecretPowerParam reports whether a power parameter name holds a
 // secret that must be encrypted at rest: names containing pass, secret,
-// token, key, community or credential (power_pass, password, api_token,
-// k_g key, snmp community, ...).
+// token, key, community, credential or k_g (power_pass, password,
+// api_token, IPMI k_g, SNMP community, ...).
 func DefaultSecretPowerParam(name string) bool {
 	n := strings.ToLower(name)
 	for _, w := range secretPowerWords {

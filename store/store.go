@@ -13,10 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"github.com/uptrace/bun/driver/pgdriver"
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/ironkit/ironkit/lifecycle"
@@ -41,10 +42,13 @@ type Store struct {
 
 	regionKey []byte // AES-256 key for secrets at rest
 
-	changes *broadcaster // fan-out of Change to subscribers
+	changes *broadcaster  // fan-out of Change to subscribers
+	writers chan struct{} // SQLite: one write transaction at a time
 
-	pgMu     sync.Mutex // guards pgListen
+	pgConfig *pgx.ConnConfig // for the LISTEN connection
+	pgMu     sync.Mutex      // guards pgListen and pgClosed
 	pgListen *pgListener
+	pgClosed bool
 
 	allocations atomic.Uint64 // addresses handed out by AllocateIP
 	lostRaces   atomic.Uint64 // inserts that lost an address to another allocator
@@ -103,8 +107,8 @@ func WithSecretPowerParams(isSecret func(name string) bool) Option {
 	}
 }
 
-// WithMaxOpenConns limits the connection pool (default: database/sql's
-// default for PostgreSQL and files; 1 for in-memory SQLite).
+// WithMaxOpenConns limits the connection pool (default: 20 for PostgreSQL,
+// unlimited for a SQLite file, 1 for in-memory SQLite).
 func WithMaxOpenConns(n int) Option {
 	return func(c *config) { c.maxOpenConns = n }
 }
@@ -120,7 +124,7 @@ func WithAllocRetries(n int) Option {
 }
 
 // ErrBadDSN reports a DSN that names no backend Open understands.
-var ErrBadDSN = errors.New("store: bad DSN")
+var ErrBadDSN = errors.New("bad DSN")
 
 // Open connects to the database named by dsn and applies every pending
 // migration. A dsn beginning with postgres:// or postgresql:// selects
@@ -147,6 +151,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, backend: backend, cfg: cfg, changes: newBroadcaster()}
+	if backend == Postgres {
+		s.pgConfig, _ = pgConnConfig(dsn) // parsed once already by openDB
+	}
+	if backend == SQLite {
+		s.writers = make(chan struct{}, 1)
+	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", backend, err)
@@ -165,17 +175,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		if _, err := url.Parse(dsn); err != nil {
-			return nil, "", fmt.Errorf("%w: %v", ErrBadDSN, err)
-		}
-		conn, err := pgConnector(dsn)
+		connCfg, err := pgConnConfig(dsn)
 		if err != nil {
 			return nil, "", err
 		}
-		sqldb := sql.OpenDB(conn)
-		if cfg.maxOpenConns > 0 {
-			sqldb.SetMaxOpenConns(cfg.maxOpenConns)
+		sqldb := stdlib.OpenDB(*connCfg)
+		n := cfg.maxOpenConns
+		if n <= 0 {
+			n = defaultPGConns
 		}
+		sqldb.SetMaxOpenConns(n)
 		return bun.NewDB(sqldb, pgdialect.New()), Postgres, nil
 	case dsn == "":
 		return nil, "", fmt.Errorf("%w: empty; give a SQLite path (file:/var/lib/ironkit/region.db) or postgres://user@host/db", ErrBadDSN)
@@ -201,13 +210,26 @@ func openDB(dsn string, cfg config) (*bun.DB, Backend, error) {
 	}
 }
 
-func pgConnector(dsn string) (c *pgdriver.Connector, err error) {
-	defer func() { // pgdriver.WithDSN panics on a malformed DSN
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrBadDSN, r)
-		}
-	}()
-	return pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithTracing(false)), nil
+// defaultPGConns bounds each Store's PostgreSQL pool so that many regions
+// (and their job queues) fit under the server's max_connections.
+const defaultPGConns = 20
+
+// pgConnConfig parses a PostgreSQL DSN for pgx. Unless the DSN chooses
+// otherwise, queries run in pgx's "exec" mode: bun sends every query with
+// its values inlined, so the default statement cache would prepare (and
+// evict) each one, an extra round trip per query.
+func pgConnConfig(dsn string) (*pgx.ConnConfig, error) {
+	if u, err := url.Parse(dsn); err == nil && !u.Query().Has("default_query_exec_mode") {
+		q := u.Query()
+		q.Set("default_query_exec_mode", "exec")
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadDSN, err)
+	}
+	return cfg, nil
 }
 
 // sqliteDefaults are applied unless the DSN sets them. _txlock=immediate makes
@@ -275,6 +297,7 @@ func (s *Store) SQLDB() *sql.DB { return s.db.DB }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.pgMu.Lock()
+		s.pgClosed = true
 		if s.pgListen != nil {
 			s.pgListen.close()
 			s.pgListen = nil
@@ -286,7 +309,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-func (s *Store) now() time.Time { return s.cfg.now().UTC() }
+// now is the Store's clock in UTC, truncated to the microseconds both
+// databases keep, so values returned without a re-read equal stored ones.
+func (s *Store) now() time.Time { return s.cfg.now().UTC().Truncate(time.Microsecond) }
 
 // AllocationStats counts AllocateIP's work since Open.
 type AllocationStats struct {

@@ -74,27 +74,25 @@ func TestOpenBadDSN(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	for name, dsn := range map[string]string{
-		"empty":         "",
-		"mysql":         "mysql://root@localhost/ironkit",
-		"no path":       "file:?_pragma=foreign_keys(1)",
-		"bad pg":        "postgres://[::1",
-		"missing dir":   "file:/nonexistent-dir-ironkit/x.db",
-		"refused pg":    "postgres://postgres@127.0.0.1:1/x?sslmode=disable",
-		"bad sqlite q":  "file:/tmp/x.db?%zz",
-		"weird scheme":  "http://example.invalid/db",
-		"shared memory": "",
+		"empty":        "",
+		"mysql":        "mysql://root@localhost/ironkit",
+		"no path":      "file:?_pragma=foreign_keys(1)",
+		"bad pg":       "postgres://[::1",
+		"missing dir":  "file:/nonexistent-dir-ironkit/x.db",
+		"refused pg":   "postgres://postgres@127.0.0.1:1/x?sslmode=disable",
+		"bad sqlite q": "file:/tmp/x.db?%zz",
+		"weird scheme": "http://example.invalid/db",
 	} {
-		if name == "shared memory" {
-			continue
-		}
 		s, err := store.Open(ctx, dsn)
 		if err == nil {
 			_ = s.Close()
 			t.Errorf("%s: Open(%q) succeeded", name, dsn)
 		}
 	}
-	if _, err := store.Open(ctx, "mysql://x/y"); !errors.Is(err, store.ErrBadDSN) {
-		t.Errorf("mysql DSN: err = %v, want ErrBadDSN", err)
+	for _, dsn := range []string{"mysql://x/y", "postgres://[::1", "file:?x=1", ""} {
+		if _, err := store.Open(ctx, dsn); !errors.Is(err, store.ErrBadDSN) {
+			t.Errorf("Open(%q): err = %v, want ErrBadDSN", dsn, err)
+		}
 	}
 }
 
@@ -144,6 +142,9 @@ func TestSecrets(t *testing.T) {
 		}
 		if v, err := s2.Secret(ctx, "x"); err != nil || string(v) != "two" {
 			t.Fatalf("Secret(x) = %q, %v", v, err)
+		}
+		if err := s2.SetSecret(ctx, store.SecretRegionKey, make([]byte, 32)); err == nil {
+			t.Fatal("SetSecret replaced the region key")
 		}
 		if _, err := s2.Secret(ctx, "absent"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Secret(absent) err = %v, want ErrNotFound", err)

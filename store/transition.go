@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -83,8 +84,9 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 	}
 	now := s.now()
 	var deadline any // NULL unless the new status has one
+	var deadlineT time.Time
 	if d, ok := s.cfg.deadlines.Start(next.Status, now); ok {
-		deadline = d
+		deadline, deadlineT = d, d
 	}
 	owner := m.Owner
 	if req.Action == lifecycle.ActionAllocate {
@@ -128,7 +130,13 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 		return nil, err
 	}
 	tx.changed(KindMachine, m.SystemID, OpUpdate)
-	return s.loadMachine(ctx, tx, m.SystemID)
+	// The row is now exactly m plus what this update set (the version
+	// guard proves nobody else changed it): no need to read it back.
+	out := *m
+	out.Status, out.PreviousStatus, out.Locked = next.Status, next.Previous, next.Locked
+	out.Owner, out.StatusDeadline = owner, deadlineT
+	out.Version, out.UpdatedAt = m.Version+1, now
+	return &out, nil
 }
 
 // Heartbeat extends the deadline of a machine in an in-progress status
@@ -166,16 +174,19 @@ func (s *Store) SetDeadline(ctx context.Context, systemID string, deadline time.
 	if !deadline.IsZero() {
 		v = deadline.UTC()
 	}
-	res, err := s.db.NewUpdate().Model((*machineRow)(nil)).
-		Set("status_deadline = ?", v).
-		Where("system_id = ?", systemID).Exec(ctx)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("machine", "system_id", systemID)
-	}
-	return nil
+	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		res, err := tx.NewUpdate().Model((*machineRow)(nil)).
+			Set("status_deadline = ?", v).
+			Where("system_id = ?", systemID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("machine", "system_id", systemID)
+		}
+		tx.changed(KindMachine, systemID, OpUpdate)
+		return nil
+	})
 }
 
 // ExpiredMachines returns up to limit machines (all when limit ≤ 0) whose
@@ -230,6 +241,9 @@ func (s *Store) FailExpired(ctx context.Context, limit int) ([]*Machine, error) 
 				Options: lifecycle.Options{System: true},
 				Reason:  fmt.Sprintf("%s deadline %s expired", m.Status.Title(), m.StatusDeadline.Format(time.RFC3339)),
 			}, now)
+			if errors.Is(err, ErrConflict) {
+				continue // a heartbeat or an action got there first
+			}
 			if err != nil {
 				return err
 			}
