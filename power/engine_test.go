@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,5 +257,68 @@ func TestEngineQueryAllStopsOnCancel(t *testing.T) {
 	<-ch
 	cancel()
 	for range ch { // must close promptly; goleak checks the workers are gone
+	}
+}
+
+// slowDriver answers after a delay and counts how many calls are in flight.
+type slowDriver struct {
+	recorder
+	delay             time.Duration
+	inFlight, maxSeen *atomic.Int64
+}
+
+func (s *slowDriver) PowerState(ctx context.Context) (power.State, error) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for {
+		m := s.maxSeen.Load()
+		if n <= m || s.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	select {
+	case <-time.After(s.delay):
+		return power.On, nil
+	case <-ctx.Done():
+		return power.Unknown, fmt.Errorf("%w: %w", power.ErrTimeout, ctx.Err())
+	}
+}
+
+func TestEngineQueryAllBoundsConcurrencyAndStreams(t *testing.T) {
+	const n, limit = 1000, 16
+	var inFlight, maxSeen atomic.Int64
+	targets := make([]power.Target, n)
+	for i := range targets {
+		d := &slowDriver{delay: time.Millisecond, inFlight: &inFlight, maxSeen: &maxSeen}
+		if i == 500 {
+			d.delay = time.Hour // a hung BMC: the per-BMC timeout must end it
+		}
+		targets[i] = power.Target{Name: fmt.Sprint(i), Driver: d}
+	}
+	e := fastEngine(power.WithRetries(1, 0, 0), power.WithBMCTimeout(300*time.Millisecond))
+	start := time.Now()
+	var first time.Duration
+	got, failed := 0, 0
+	for r := range e.QueryAll(ctxT(t), targets, limit) {
+		if got == 0 {
+			first = time.Since(start)
+		}
+		got++
+		if r.Err != nil {
+			failed++
+			if r.Index != 500 || !errors.Is(r.Err, power.ErrTimeout) {
+				t.Errorf("result %d: %v", r.Index, r.Err)
+			}
+		}
+	}
+	total := time.Since(start)
+	if got != n || failed != 1 {
+		t.Fatalf("got %d results, %d failed; want %d and 1", got, failed, n)
+	}
+	if m := maxSeen.Load(); m > limit {
+		t.Fatalf("%d queries in flight; the limit is %d", m, limit)
+	}
+	if first > total/2 {
+		t.Fatalf("first result after %v of %v: results are not streamed", first, total)
 	}
 }

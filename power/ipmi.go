@@ -381,11 +381,11 @@ func (d *IPMI) classify(err error) error {
 	if re, ok := types.IsResponseError(err); ok {
 		switch re.CompletionCode() {
 		case 0xC0: // node busy
-			return fmt.Errorf("%w: %v", ErrBusy, err)
+			return fmt.Errorf("%w: %v", ErrBusy, oneLine(err))
 		case 0xD4: // insufficient privilege
-			return fmt.Errorf("%w: %v; set the privilege parameter to operator or administrator", ErrAuth, err)
+			return fmt.Errorf("%w: %v; set the privilege parameter to operator or administrator", ErrAuth, oneLine(err))
 		}
-		return fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: %v", ErrUnsupported, oneLine(err))
 	}
 	code, found := types.RmcpStatusCode(0), false
 	var rs *types.RmcpStatusError
@@ -397,11 +397,11 @@ func (d *IPMI) classify(err error) error {
 	}
 	if found {
 		if c, ok := ipmiRMCPStatus[code]; ok {
-			return fmt.Errorf("%w: %v; %s", c.sentinel, err, c.fix)
+			return fmt.Errorf("%w: %v; %s", c.sentinel, oneLine(err), c.fix)
 		}
 	}
 	if errors.Is(err, client.ErrRAKPAuthentication) || strings.Contains(err.Error(), client.ErrRAKPAuthentication.Error()) {
-		return fmt.Errorf("%w: %v; check the password and kg parameters", ErrAuth, err)
+		return fmt.Errorf("%w: %v; check the password and kg parameters", ErrAuth, oneLine(err))
 	}
 	if err := classifyNetErr(err); Retryable(err) {
 		return err
@@ -410,9 +410,9 @@ func (d *IPMI) classify(err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "deadline") || strings.Contains(msg, "timeout"):
-		return fmt.Errorf("%w: no answer from %s: %v", ErrTimeout, d.name, err)
+		return fmt.Errorf("%w: no answer from %s: %v", ErrTimeout, d.name, oneLine(err))
 	case strings.Contains(msg, "connection refused"):
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, d.name, err)
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, d.name, oneLine(err))
 	}
 	return err
 }
@@ -444,4 +444,10 @@ func setIPMIKG(c *client.Client, kg []byte) error {
 	copy(key, kg)
 	reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem().Set(reflect.ValueOf(key))
 	return nil
+}
+
+// oneLine joins go-ipmi's multi-line error text (one line per cipher suite
+// tried) so log lines and API messages stay one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " | ")), " ")
 }

@@ -196,3 +196,12 @@ func TestIPMIPrivilegeTooLowIsAuthError(t *testing.T) {
 		t.Fatalf("power on with user privilege: %v (on=%v); want ErrAuth naming the privilege parameter", err, sim.PoweredOn())
 	}
 }
+
+func TestIPMISoftShutdown(t *testing.T) {
+	sim := startIPMISim(t)
+	sim.SetPoweredOn(true)
+	res, err := fastEngine().Do(ctxT(t), power.Target{Driver: openIPMI(t, sim, nil)}, power.Request{Action: power.ActionSoft})
+	if err != nil || sim.PoweredOn() {
+		t.Fatalf("soft shutdown: %+v, %v, on=%v", res, err, sim.PoweredOn())
+	}
+}

@@ -301,7 +301,11 @@ func (c *simChassis) SetPower(_ context.Context, on bool) error {
 
 func (c *simChassis) PowerCycle(context.Context) error { c.m.PowerCycle(); return nil }
 func (c *simChassis) ColdReset(context.Context) error  { c.m.Reset(); return nil }
-func (c *simChassis) WarmReset(context.Context) error  { c.m.Reset(); return nil }
+
+// WarmReset is where go-ipmi's reference handler sends chassis control 5h
+// (soft shutdown via ACPI): the simulated OS shuts down and the machine
+// powers off.
+func (c *simChassis) WarmReset(context.Context) error { c.m.PowerOff(); return nil }
 func (c *simChassis) Identify(context.Context, uint8) error {
 	return nil
 }

@@ -240,7 +240,10 @@ type Faults struct {
 	DropNext int
 	// BadCredentials: the BMC rejects every login.
 	BadCredentials bool
-	// SessionsExhausted: every session slot is taken; new sessions are refused.
+	// SessionsExhausted: every session slot is taken; new sessions are
+	// refused (IPMI: Open Session status 01h; Redfish: 503
+	// SessionLimitExceeded). The IPMI BMC evicts the squatting sessions
+	// after 60 s without traffic, as the specification asks.
 	SessionsExhausted bool
 	// StuckPower: power commands are accepted and ignored.
 	StuckPower bool
