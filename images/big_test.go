@@ -67,8 +67,8 @@ func diskUsage(t *testing.T, p string) int64 {
 // streamed (the region's peak RSS grows by a few MiB, not GiB), verified,
 // and stays sparse on the region's disk. Under the race detector (make
 // test) the image is 1 GiB unless IRONKIT_IMAGES_BIG is set: the detector
-// makes every copied byte several times dearer (10 GiB: ~70 s instead of
-// ~13 s), and flat memory shows at 1 GiB as well. `make test-images-big`
+// makes every copied byte several times dearer (10 GiB: ~42 s instead of
+// ~12 s), and flat memory shows at 1 GiB as well. `make test-images-big`
 // runs the 10 GiB upload and the 10 GiB region → rack sync without it.
 func TestUpload10GiBSparseFlatMemory(t *testing.T) {
 	size := int64(10 << 30)

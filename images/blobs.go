@@ -150,7 +150,7 @@ func (b *blobStore) verify(sum string, size int64) error {
 // whatever the size), and installs it under its digest. If wantSHA is not
 // empty the digest must match; if wantSize >= 0 the size must match; at
 // most maxSize bytes are accepted (maxSize <= 0: no limit).
-func (b *blobStore) ingest(r io.Reader, wantSHA string, wantSize, maxSize int64) (File, error) {
+func (b *blobStore) ingest(r io.Reader, wantSHA string, wantSize, maxSize int64, onRead func(int)) (File, error) {
 	f, err := os.CreateTemp(filepath.Join(b.root, "tmp"), "upload-*")
 	if err != nil {
 		return File{}, err
@@ -165,7 +165,7 @@ func (b *blobStore) ingest(r io.Reader, wantSHA string, wantSize, maxSize int64)
 	}
 	h := sha256.New()
 	sw := &sparseWriter{f: f, writeback: true}
-	n, err := copyHashWrite(sw, h, r, nil)
+	n, err := copyHashWrite(sw, h, r, onRead)
 	if err != nil {
 		return File{}, err
 	}

@@ -113,11 +113,11 @@ func TestIngestDedupAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := randBytes(3<<20, 2)
-	f1, err := bs.ingest(bytes.NewReader(data), "", -1, 0)
+	f1, err := bs.ingest(bytes.NewReader(data), "", -1, 0, nil)
 	if err != nil || f1.SHA256 != digest(data) || f1.Size != int64(len(data)) {
 		t.Fatalf("ingest = %+v, %v", f1, err)
 	}
-	f2, err := bs.ingest(bytes.NewReader(data), digest(data), int64(len(data)), 0)
+	f2, err := bs.ingest(bytes.NewReader(data), digest(data), int64(len(data)), 0, nil)
 	if err != nil || f2 != f1 {
 		t.Fatalf("second ingest = %+v, %v", f2, err)
 	}
@@ -125,10 +125,10 @@ func TestIngestDedupAndVerify(t *testing.T) {
 	if len(sums) != 1 {
 		t.Fatalf("identical content stored %d times, want once", len(sums))
 	}
-	if _, err := bs.ingest(bytes.NewReader(data), sum1, -1, 0); !errors.Is(err, ErrChecksum) {
+	if _, err := bs.ingest(bytes.NewReader(data), sum1, -1, 0, nil); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("wrong digest: err = %v, want ErrChecksum", err)
 	}
-	if _, err := bs.ingest(bytes.NewReader(data), "", -1, 1<<20); !errors.Is(err, ErrTooLarge) {
+	if _, err := bs.ingest(bytes.NewReader(data), "", -1, 1<<20, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: err = %v, want ErrTooLarge", err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(bs.root, "tmp"))
@@ -186,5 +186,52 @@ func TestFileCatalog(t *testing.T) {
 	}
 	if err := c2.DeleteSet(ctx, k, "1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+func TestHoleReader(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 128 << 20
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	islands := map[int64][]byte{0: randBytes(5000, 3), 70 << 20: randBytes(1<<20, 4), size - 100: randBytes(100, 5)}
+	want := make([]byte, size)
+	for off, b := range islands {
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[off:], b)
+	}
+	st, _ := f.Stat()
+	rs := servable(f, st)
+	if _, ok := rs.(*holeReader); !ok {
+		t.Fatalf("servable chose %T for a sparse file", rs)
+	}
+	got, err := io.ReadAll(shortReader{rs, 100000})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("full read: %d bytes, %v; content equal: %v", len(got), err, bytes.Equal(got, want))
+	}
+	// Ranges across region boundaries, as ServeContent does them.
+	for _, r := range [][2]int64{{4000, 2000}, {70<<20 - 10, 30}, {size - 200, 200}, {1 << 20, 5}} {
+		if _, err := rs.Seek(r[0], io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, r[1])
+		if _, err := io.ReadFull(rs, b); err != nil || !bytes.Equal(b, want[r[0]:r[0]+r[1]]) {
+			t.Fatalf("range %v: %v", r, err)
+		}
+	}
+	dense, _ := os.Create(filepath.Join(dir, "dense"))
+	defer dense.Close()
+	_, _ = dense.Write(randBytes(1<<20, 6))
+	st, _ = dense.Stat()
+	if rs := servable(dense, st); rs != io.ReadSeeker(dense) {
+		t.Fatalf("servable chose %T for a dense file; want the *os.File (sendfile)", rs)
 	}
 }

@@ -324,8 +324,10 @@ func (c *Cache) Inventory() Inventory {
 
 // Verify re-hashes every cached file; corrupt ones are removed (and their
 // sets stop being served) so the next sync downloads them again. It
-// returns the digests that failed.
+// returns the digests that failed. It waits for a running sync to end.
 func (c *Cache) Verify(ctx context.Context) ([]string, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	sums, err := c.blobs.list()
 	if err != nil {
 		return nil, err

@@ -4,92 +4,39 @@ import (
 	"errors"
 	"hash"
 	"io"
-	"sync"
-	"sync/atomic"
 )
 
-const (
-	copyBufSize = 1 << 20
-	copyBufs    = 4
-)
+// copyBufSize is the chunk copyHashWrite moves at a time: small enough that
+// a chunk received from the socket is still in the CPU cache when it is
+// hashed and then written, which matters more than parallelism. Measured on
+// loopback, 1 GiB: this loop costs 0.6 s of system time; a three-stage
+// goroutine pipeline over 1 MiB buffers cost 2.6 s and ran 2–5× slower on
+// the shared 2-core machine; curl, for reference, 1.2 s.
+const copyBufSize = 128 << 10
 
-// copyHashWrite copies src to w while hashing into h. Receiving, hashing
-// and writing run as three pipelined stages over a fixed ring of buffers
-// (copyBufs × copyBufSize), so memory stays flat whatever the size and
-// SHA-256 costs little wall time on a machine with more than one core.
-// onRead, if set, is called with the size of each chunk received.
+// copyHashWrite copies src to w while hashing into h, one chunk at a time,
+// so memory stays flat whatever the size. onRead, if set, is called with
+// the size of each chunk received.
 func copyHashWrite(w io.Writer, h hash.Hash, src io.Reader, onRead func(int)) (int64, error) {
-	type chunk struct {
-		b    []byte
-		refs *atomic.Int32
-	}
-	pool := make(chan []byte, copyBufs)
-	for range copyBufs {
-		pool <- make([]byte, copyBufSize)
-	}
-	hashCh := make(chan chunk, copyBufs)
-	writeCh := make(chan chunk, copyBufs)
-	release := func(c chunk) {
-		if c.refs.Add(-1) == 0 {
-			pool <- c.b[:cap(c.b)]
-		}
-	}
-	var (
-		wg     sync.WaitGroup
-		failed atomic.Bool
-		werr   error
-	)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for c := range hashCh {
-			h.Write(c.b)
-			release(c)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for c := range writeCh {
-			if werr == nil {
-				if _, err := w.Write(c.b); err != nil {
-					werr = err
-					failed.Store(true)
-				}
-			}
-			release(c)
-		}
-	}()
-
+	buf := make([]byte, copyBufSize)
 	var total int64
-	var rerr error
-	for !failed.Load() {
-		b := <-pool
-		n, err := io.ReadFull(src, b)
+	for {
+		n, err := io.ReadFull(src, buf)
 		if n > 0 {
 			total += int64(n)
 			if onRead != nil {
 				onRead(n)
 			}
-			refs := new(atomic.Int32)
-			refs.Store(2)
-			c := chunk{b: b[:n], refs: refs}
-			hashCh <- c
-			writeCh <- c
-		} else {
-			pool <- b
+			h.Write(buf[:n])
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				rerr = err
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return total, nil
 			}
-			break
+			return total, err
 		}
 	}
-	close(hashCh)
-	close(writeCh)
-	wg.Wait()
-	if werr != nil {
-		return total, werr
-	}
-	return total, rerr
 }

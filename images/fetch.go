@@ -71,6 +71,9 @@ func (fe *fetcher) fetch(ctx context.Context, bs *blobStore, name string, f File
 	attempts := 2 * len(sources)
 	var errs []error
 	for i := range attempts {
+		if i > 0 && i%len(sources) == 0 {
+			sleepCtx(ctx, time.Second) // every source failed once: breathe before the next round
+		}
 		src := sources[i%len(sources)]
 		err := fe.fetchOnce(ctx, bs, name, f, src)
 		if err == nil {

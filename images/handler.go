@@ -154,7 +154,8 @@ func (s *Store) serveBlob(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", strconv.Quote(sum))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	http.ServeContent(w, r, "", st.ModTime(), f) // Range, If-Range, HEAD; sendfile
+	// Range, If-Range, HEAD; sendfile for ordinary files.
+	http.ServeContent(w, r, "", st.ModTime(), servable(f, st))
 }
 
 // proxyBlob forwards a blob request to the first peer that has the blob,
@@ -215,13 +216,8 @@ func keyFromPath(r *http.Request) Key {
 }
 
 func (s *Store) serveUpload(w http.ResponseWriter, r *http.Request) {
+	// ContentLength is -1 for a chunked body: size unknown.
 	spec := UploadSpec{SHA256: r.Header.Get("X-Ironkit-SHA256"), Size: r.ContentLength}
-	if spec.Size < 0 {
-		spec.Size = 0
-		if spec.SHA256 == "" {
-			spec.Size = -1
-		}
-	}
 	f, err := s.Upload(r.Context(), keyFromPath(r), r.PathValue("version"), r.PathValue("name"), r.Body, spec)
 	if err != nil {
 		httpError(w, err)

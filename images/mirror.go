@@ -122,8 +122,9 @@ func mirrorFromSets(sets []Set, updated time.Time, pathOf func(File) string) Mir
 //
 //	<dir>/<os>/<arch>/<subarch>/<release>/<flavour>/<version>/<file name>
 //
-// and writes <dir>/streams/v1/index.json (atomically). Other files are
-// ignored and reported in the returned list of skipped paths. Serve dir with
+// and writes <dir>/streams/v1/index.json (atomically). Symlinks to files
+// are followed. Other files are ignored and reported in the returned list
+// of skipped paths. Serve dir with
 // any HTTP server (or use it as a local path) and import it with
 // Store.Import. cmd/ironkit-mirror is the command-line front end.
 func BuildMirror(ctx context.Context, dir string, now time.Time) (MirrorIndex, []string, error) {
@@ -146,7 +147,14 @@ func BuildMirror(ctx context.Context, dir string, now time.Time) (MirrorIndex, [
 			return nil
 		}
 		parts := strings.Split(rel, "/")
-		if len(parts) != 7 || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+		regular := d.Type().IsRegular()
+		if d.Type()&fs.ModeSymlink != 0 {
+			// Symlinks to files are followed, so a mirror can point at
+			// installed files (e.g. /usr/lib/ipxe) without copying them.
+			st, err := os.Stat(p)
+			regular = err == nil && st.Mode().IsRegular()
+		}
+		if len(parts) != 7 || !regular || strings.HasPrefix(d.Name(), ".") {
 			skipped = append(skipped, rel)
 			return nil
 		}

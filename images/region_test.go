@@ -192,7 +192,8 @@ func TestMultiRegion(t *testing.T) {
 
 func TestUploadErrors(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t, images.StoreConfig{MaxUploadSize: 1 << 20})
+	var pl progressLog
+	s := newStore(t, images.StoreConfig{MaxUploadSize: 1 << 20, OnProgress: pl.add})
 	custom := images.Key{OS: "custom", Release: "x", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
 	if _, err := s.Upload(ctx, custom, "1", "root-dd", bytes.NewReader(make([]byte, 2<<20)), images.UploadSpec{}); !errors.Is(err, images.ErrTooLarge) {
 		t.Errorf("oversize upload: %v, want ErrTooLarge", err)
@@ -206,6 +207,9 @@ func TestUploadErrors(t *testing.T) {
 	if _, err := s.Upload(ctx, custom, "1", "root-dd", strings.NewReader("abc"), images.UploadSpec{}); err != nil {
 		t.Fatal(err)
 	}
+	if fin := pl.finished(); len(fin) != 3 || fin[2].Err != nil || fin[2].Done != 3 || !errors.Is(fin[0].Err, images.ErrTooLarge) {
+		t.Errorf("upload progress = %+v; want too large, checksum, then 3 bytes done", fin)
+	}
 	if err := s.Complete(ctx, custom, "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +218,108 @@ func TestUploadErrors(t *testing.T) {
 	}
 	if _, err := s.Upload(ctx, images.Key{OS: "a/b"}, "1", "x", strings.NewReader(""), images.UploadSpec{}); !errors.Is(err, images.ErrInvalid) {
 		t.Errorf("bad key: %v, want ErrInvalid", err)
+	}
+}
+
+// The region re-hashes its files: a corrupt one is removed and, with no
+// peer to fetch it from, its set stops being offered until re-imported.
+// Deleted sets' bytes go at GC.
+func TestStoreVerifyAndGC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Now()
+	s := newStore(t, images.StoreConfig{Dir: dir, GCGrace: time.Minute, Now: func() time.Time { return now }})
+	data := randData(1<<20, 40)
+	f, err := s.Upload(ctx, noble, "1", "boot-kernel", bytes.NewReader(data), images.UploadSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, noble, "1"); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "blobs", "sha256", f.SHA256[:2], f.SHA256)
+	b, _ := os.ReadFile(p)
+	b[7] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := s.Verify(ctx)
+	if err != nil || len(bad) != 1 {
+		t.Fatalf("Verify = %v, %v; want one bad file", bad, err)
+	}
+	if m, _ := s.Manifest(ctx, "r"); len(m.Sets) != 0 {
+		t.Fatalf("set with a corrupt file still offered: %+v", m.Sets)
+	}
+	if err := s.Complete(ctx, noble, "1"); !errors.Is(err, images.ErrIncomplete) {
+		t.Fatalf("Complete without the bytes: %v, want ErrIncomplete", err)
+	}
+
+	// A set deleted: its bytes stay during the grace period, then go.
+	custom := images.Key{OS: "custom", Release: "gc", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
+	g, err := s.Upload(ctx, custom, "1", "root-tgz", bytes.NewReader(randData(1000, 41)), images.UploadSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, custom, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.GC(ctx); err != nil || n != 0 {
+		t.Fatalf("GC within grace: removed %d, %v; want 0", n, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if n, err := s.GC(ctx); err != nil || n != 1 {
+		t.Fatalf("GC after grace: removed %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", "sha256", g.SHA256[:2], g.SHA256)); !os.IsNotExist(err) {
+		t.Fatalf("deleted set's bytes still on disk: %v", err)
+	}
+}
+
+// The real iPXE binaries from Debian's ipxe package, linked into a mirror
+// layout, go mirror → region (over HTTP) → rack, and the rack serves them
+// byte for byte under their bare names.
+func TestIPXEBinariesEndToEnd(t *testing.T) {
+	var names []string
+	for _, n := range []string{"ipxe.efi", "ipxe.pxe", "ipxe.lkrn"} {
+		if _, err := os.Stat(filepath.Join("/usr/lib/ipxe", n)); err == nil {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		t.Skip("skipping: /usr/lib/ipxe has no iPXE binaries; the Debian package ipxe provides them (`make test-deps` as root)")
+	}
+	mirror := t.TempDir()
+	dst := filepath.Join(mirror, "bootloader/amd64/generic/ipxe/generic/debian")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.Symlink(filepath.Join("/usr/lib/ipxe", n), filepath.Join(dst, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := images.BuildMirror(context.Background(), mirror, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mirrorSrv := httptest.NewServer(http.FileServer(http.Dir(mirror)))
+	t.Cleanup(mirrorSrv.Close)
+	region := newStore(t, images.StoreConfig{})
+	if res, err := region.Import(context.Background(), mirrorSrv.URL, nil); err != nil || res.Files != len(names) {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	regionSrv := httptest.NewServer(region.Handler())
+	t.Cleanup(regionSrv.Close)
+	rack := newCache(t, t.TempDir(), []string{regionSrv.URL}, nil)
+	if res := rack.SyncNow(context.Background()); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, n := range names {
+		want, err := os.ReadFile(filepath.Join("/usr/lib/ipxe", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rack, n); !bytes.Equal(got, want) {
+			t.Errorf("%s served by the rack differs from /usr/lib/ipxe/%s", n, n)
+		}
 	}
 }

@@ -161,7 +161,7 @@ func (s *Store) Changed() { s.notify() }
 // UploadSpec is what the uploader claims about a file; the store checks it.
 type UploadSpec struct {
 	SHA256 string // optional: expected digest
-	Size   int64  // optional (< 0 or 0 with SHA256 empty: unknown)
+	Size   int64  // optional: expected size; 0 or less means unknown
 }
 
 // Upload streams one file of an uploaded (custom) set into the store,
@@ -182,10 +182,13 @@ func (s *Store) Upload(ctx context.Context, key Key, version, name string, r io.
 		}
 	}
 	size := spec.Size
-	if size == 0 && spec.SHA256 == "" {
-		size = -1
+	if size <= 0 {
+		size = -1 // unknown; the digest, if given, still covers an empty file
 	}
-	got, err := s.blobs.ingest(ctxReader{ctx, r}, spec.SHA256, size, s.cfg.MaxUploadSize)
+	m := newMeter(Progress{Name: key.Path() + "/" + version + "/" + name, SHA256: spec.SHA256, Source: "upload", Total: max(size, 0)},
+		s.cfg.OnProgress, s.log, s.cfg.Now, 500*time.Millisecond, 5*time.Second)
+	got, err := s.blobs.ingest(ctxReader{ctx, r}, spec.SHA256, size, s.cfg.MaxUploadSize, m.add)
+	m.finish(err)
 	if err != nil {
 		if errors.Is(err, ErrChecksum) {
 			s.metrics.verifyFailures.Inc()

@@ -2,11 +2,12 @@
 .PHONY: bench-images test-images-big
 
 # Region → rack sync of 4 GiB over loopback against curl of the same files,
-# same run; prints throughput, ratio and the rack's peak RSS. Needs curl and
-# ~12 GiB free under $TMPDIR.
+# same run; prints throughput, ratios and the rack's peak RSS. Needs curl and
+# ~9 GiB free under $TMPDIR.
 bench-images:
-	$(GO) build -o /tmp/ironkit-imagesbench ./images/internal/imagesbench
-	/tmp/ironkit-imagesbench -size 4096 -files 4 -runs 3
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	$(GO) build -o "$$d/imagesbench" ./images/internal/imagesbench && \
+	"$$d/imagesbench" -size 4096 -files 4 -runs 3
 
 # The 10 GiB custom image: streamed upload to a region process and the full
 # region → rack sync, with flat memory (without the race detector: ~1-2 min).
