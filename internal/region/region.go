@@ -10,14 +10,12 @@ package region
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // River's PostgreSQL driver runs over pgx's database/sql driver
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -62,7 +60,6 @@ type Service struct {
 	be     *backend.Backend
 	runner *jobs.Runner
 	srv    *api.Server
-	jobsDB *sql.DB // a separate pgx pool on PostgreSQL; nil on SQLite
 	boot   *bootres.Service
 	images *images.Store
 }
@@ -105,19 +102,12 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	// Every region enqueues jobs; one with jobs.disabled works none (its
 	// River client is insert-only) and leaves them to the others.
 	{
-		// River shares the store's pool on SQLite. On PostgreSQL it gets its
-		// own pool through pgx's database/sql driver, which its leader
-		// election needs (it fails over bun's pgdriver, which the store may
-		// still use).
+		// River shares the store's *sql.DB on both backends (the store talks
+		// to PostgreSQL through pgx's database/sql driver, over which River's
+		// leader election works; over bun's pgdriver it did not).
 		db, kind := st.SQLDB(), jobs.SQLite
 		if st.Backend() == store.Postgres {
 			kind = jobs.Postgres
-			if s.jobsDB, err = sql.Open("pgx", cfg.Database); err != nil {
-				return fail(fmt.Errorf("region: jobs database: %w", err))
-			}
-			s.jobsDB.SetMaxOpenConns(max(4, cfg.DBConnections/4))
-			s.jobsDB.SetMaxIdleConns(max(4, cfg.DBConnections/4))
-			db = s.jobsDB
 		}
 		// The workers' view of machines enqueues nothing itself; the API's
 		// backend below enqueues to the runner.
@@ -196,9 +186,6 @@ func (s *Service) Close() error {
 	var errs []error
 	if s.images != nil {
 		errs = append(errs, s.images.Close())
-	}
-	if s.jobsDB != nil {
-		errs = append(errs, s.jobsDB.Close())
 	}
 	if s.st != nil {
 		errs = append(errs, s.st.Close())
