@@ -411,7 +411,11 @@ func TestNetworksImportAndPagination(t *testing.T) {
 				MACAddresses: []string{fmt.Sprintf("52:54:00:cc:00:%02x", i)}}, &m, 201)
 		}
 		tags := []string{"gpu"}
-		admin.must("PATCH", "/api/v1/machines/"+m.SystemID, api.MachineUpdate{Tags: &tags}, nil, 200)
+		var tagged api.Machine
+		admin.must("PATCH", "/api/v1/machines/"+m.SystemID, api.MachineUpdate{Tags: &tags}, &tagged, 200)
+		if len(tagged.Tags) != 1 || tagged.Tags[0] != "gpu" {
+			t.Fatalf("tags after update: %v", tagged.Tags)
+		}
 		var page api.MachinePage
 		admin.must("GET", "/api/v1/machines?tag=gpu", nil, &page, 200)
 		if len(page.Machines) != 1 || page.Machines[0].SystemID != m.SystemID {

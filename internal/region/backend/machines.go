@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,39 +71,9 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 	// are a primary-key range scan (a long IN list costs more on both
 	// backends); rows in the range but not on the page are ignored.
 	lo, hi := slices.Min(ids), slices.Max(ids)
-	var details []detailRow
-	if err := b.db.NewSelect().Model(&details).Where("system_id BETWEEN ? AND ?", lo, hi).Scan(ctx); err != nil {
+	byID, tagsOf, ipsOf, err := b.sideTables(ctx, lo, hi)
+	if err != nil {
 		return nil, err
-	}
-	byID := map[string]detailRow{}
-	for _, d := range details {
-		byID[d.SystemID] = d
-	}
-	var tagRows []struct {
-		SystemID string `bun:"system_id"`
-		Name     string `bun:"name"`
-	}
-	if err := b.db.NewSelect().TableExpr("machine_tags AS mt").Join("JOIN tags AS t ON t.id = mt.tag_id").
-		ColumnExpr("mt.system_id, t.name").Where("mt.system_id BETWEEN ? AND ?", lo, hi).OrderExpr("t.name").
-		Scan(ctx, &tagRows); err != nil {
-		return nil, err
-	}
-	tagsOf := map[string][]string{}
-	for _, t := range tagRows {
-		tagsOf[t.SystemID] = append(tagsOf[t.SystemID], t.Name)
-	}
-	var ipRows []struct {
-		SystemID string `bun:"system_id"`
-		IP       string `bun:"ip"`
-	}
-	if err := b.db.NewSelect().TableExpr("ip_addresses AS a").Join("JOIN interfaces AS i ON i.id = a.interface_id").
-		ColumnExpr("i.system_id, a.ip").Where("i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL", lo, hi).OrderExpr("a.id").
-		Scan(ctx, &ipRows); err != nil {
-		return nil, err
-	}
-	ipsOf := map[string][]string{}
-	for _, r := range ipRows {
-		ipsOf[r.SystemID] = append(ipsOf[r.SystemID], r.IP)
 	}
 	for i, m := range ms {
 		d, ok := byID[m.SystemID]
@@ -127,6 +98,64 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 		out[i] = am
 	}
 	return out, nil
+}
+
+// sideRow is one row of the side tables' union (see sideTables).
+type sideRow struct {
+	Kind     string `bun:"k"`
+	SystemID string `bun:"system_id"`
+	A        string `bun:"a"`
+	B        string `bun:"b"`
+	C        string `bun:"c"`
+	D        string `bun:"d"`
+	E        string `bun:"e"`
+}
+
+// sideQuery reads machine details, tags and addresses of a system id range
+// in one round trip (a GET costs round trips more than rows).
+const sideQuery = `SELECT 'd' AS k, system_id, CAST(cpu_count AS TEXT) AS a, CAST(memory_mib AS TEXT) AS b, power_state AS c, osystem AS d, distro_series AS e
+ FROM machine_details WHERE system_id BETWEEN ? AND ?
+UNION ALL SELECT 't', mt.system_id, t.name, '', '', '', ''
+ FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id BETWEEN ? AND ?
+UNION ALL SELECT 'i', i.system_id, a.ip, CAST(a.id AS TEXT), '', '', ''
+ FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id WHERE i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL`
+
+func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]detailRow, map[string][]string, map[string][]string, error) {
+	var rows []sideRow
+	if err := b.db.NewRaw(sideQuery, lo, hi, lo, hi, lo, hi).Scan(ctx, &rows); err != nil {
+		return nil, nil, nil, err
+	}
+	details := map[string]detailRow{}
+	tags := map[string][]string{}
+	type ip struct {
+		id int64
+		ip string
+	}
+	ips := map[string][]ip{}
+	for _, r := range rows {
+		switch r.Kind {
+		case "d":
+			cpu, _ := strconv.Atoi(r.A)
+			mem, _ := strconv.ParseInt(r.B, 10, 64)
+			details[r.SystemID] = detailRow{SystemID: r.SystemID, CPUCount: cpu, MemoryMiB: mem, PowerState: r.C, OSystem: r.D, DistroSeries: r.E}
+		case "t":
+			tags[r.SystemID] = append(tags[r.SystemID], r.A)
+		case "i":
+			id, _ := strconv.ParseInt(r.B, 10, 64)
+			ips[r.SystemID] = append(ips[r.SystemID], ip{id, r.A})
+		}
+	}
+	for _, ts := range tags {
+		slices.Sort(ts)
+	}
+	out := make(map[string][]string, len(ips))
+	for id, list := range ips {
+		slices.SortFunc(list, func(a, b ip) int { return int(a.id - b.id) })
+		for _, x := range list {
+			out[id] = append(out[id], x.ip)
+		}
+	}
+	return details, tags, out, nil
 }
 
 func (b *Backend) presentOne(ctx context.Context, m *store.Machine) (api.Machine, error) {
