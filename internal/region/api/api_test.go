@@ -525,3 +525,61 @@ func TestMetricsCountRequests(t *testing.T) {
 		t.Fatalf("New with no backend: %v", err)
 	}
 }
+
+// Every $ref of the OpenAPI document resolves, every operation has a
+// unique operationId and a success response.
+func TestOpenAPIReferencesResolve(t *testing.T) {
+	doc := OpenAPI(newWorld(t).srv.Routes(), "test")
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		t.Fatal(err)
+	}
+	schemas := generic["components"].(map[string]any)["schemas"].(map[string]any)
+	var walk func(v any)
+	refs := 0
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if r, ok := x["$ref"].(string); ok {
+				refs++
+				name := strings.TrimPrefix(r, "#/components/schemas/")
+				if _, ok := schemas[name]; !ok {
+					t.Errorf("dangling $ref %s", r)
+				}
+			}
+			for _, vv := range x {
+				walk(vv)
+			}
+		case []any:
+			for _, vv := range x {
+				walk(vv)
+			}
+		}
+	}
+	walk(generic)
+	if refs == 0 {
+		t.Fatal("no $ref at all")
+	}
+	ops := map[string]bool{}
+	for path, item := range generic["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			o := op.(map[string]any)
+			id, _ := o["operationId"].(string)
+			if id == "" || ops[id] {
+				t.Errorf("%s %s: operationId %q missing or repeated", method, path, id)
+			}
+			ops[id] = true
+			hasSuccess := false
+			for code := range o["responses"].(map[string]any) {
+				hasSuccess = hasSuccess || strings.HasPrefix(code, "2")
+			}
+			if !hasSuccess {
+				t.Errorf("%s %s: no 2xx response", method, path)
+			}
+		}
+	}
+}
