@@ -1,0 +1,333 @@
+package backend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/region/auth"
+)
+
+type userRow struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           int64     `bun:"id,pk,autoincrement"`
+	Username     string    `bun:"username,notnull"`
+	Email        string    `bun:"email,notnull"`
+	Admin        bool      `bun:"admin,notnull"`
+	PasswordHash string    `bun:"password_hash,notnull"`
+	CreatedAt    time.Time `bun:"created_at,notnull"`
+}
+
+func (r *userRow) api() api.User {
+	return api.User{ID: r.ID, Username: r.Username, Email: r.Email, Admin: r.Admin, Created: r.CreatedAt.UTC()}
+}
+
+type apiKeyRow struct {
+	bun.BaseModel `bun:"table:api_keys"`
+
+	ID        int64      `bun:"id,pk,autoincrement"`
+	UserID    int64      `bun:"user_id,notnull"`
+	Name      string     `bun:"name,notnull"`
+	TokenHash string     `bun:"token_hash,notnull"`
+	CreatedAt time.Time  `bun:"created_at,notnull"`
+	RevokedAt *time.Time `bun:"revoked_at"`
+}
+
+func (r *apiKeyRow) api() api.APIKey {
+	k := api.APIKey{ID: r.ID, UserID: r.UserID, Name: r.Name, Created: r.CreatedAt.UTC()}
+	if r.RevokedAt != nil {
+		t := r.RevokedAt.UTC()
+		k.Revoked = &t
+	}
+	return k
+}
+
+type machineTokenRow struct {
+	bun.BaseModel `bun:"table:machine_tokens"`
+
+	TokenHash string    `bun:"token_hash,pk"`
+	SystemID  string    `bun:"system_id,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+}
+
+type rackRow struct {
+	bun.BaseModel `bun:"table:racks"`
+
+	ID        int64      `bun:"id,pk,autoincrement"`
+	Name      string     `bun:"name,notnull"`
+	Version   string     `bun:"version,notnull"`
+	LastSeen  *time.Time `bun:"last_seen"`
+	CreatedAt time.Time  `bun:"created_at,notnull"`
+}
+
+type rackTokenRow struct {
+	bun.BaseModel `bun:"table:rack_tokens"`
+
+	TokenHash string    `bun:"token_hash,pk"`
+	RackID    int64     `bun:"rack_id,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+}
+
+// LookupToken implements auth.TokenLookup, through a short-lived cache of
+// positive and negative answers (see TokenCacheTTL).
+func (b *Backend) LookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
+	k := string(kind) + hash
+	if v, ok := b.tokens.get(k); ok {
+		return v.p, v.err
+	}
+	p, err := b.lookupToken(ctx, kind, hash)
+	if err == nil || errors.Is(err, auth.ErrUnknownToken) {
+		b.tokens.put(k, principalOrErr{p, err})
+	}
+	return p, err
+}
+
+func (b *Backend) lookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
+	switch kind {
+	case auth.APIKey:
+		var u userRow
+		err := b.db.NewSelect().Model(&u).
+			Where("id = (SELECT user_id FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL)", hash).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return auth.Principal{}, auth.ErrUnknownToken
+		} else if err != nil {
+			return auth.Principal{}, err
+		}
+		k := auth.User
+		if u.Admin {
+			k = auth.Admin
+		}
+		return auth.Principal{Kind: k, UserID: u.ID, Username: u.Username}, nil
+	case auth.MachineToken:
+		var t machineTokenRow
+		if err := b.db.NewSelect().Model(&t).Where("token_hash = ?", hash).Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return auth.Principal{}, auth.ErrUnknownToken
+			}
+			return auth.Principal{}, err
+		}
+		return auth.Principal{Kind: auth.Machine, SystemID: t.SystemID}, nil
+	case auth.RackToken:
+		var t rackTokenRow
+		if err := b.db.NewSelect().Model(&t).Where("token_hash = ?", hash).Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return auth.Principal{}, auth.ErrUnknownToken
+			}
+			return auth.Principal{}, err
+		}
+		return auth.Principal{Kind: auth.Rack, RackID: t.RackID}, nil
+	}
+	return auth.Principal{}, auth.ErrUnknownToken
+}
+
+// CreateUser implements api.Users.
+func (b *Backend) CreateUser(ctx context.Context, u api.User, hash string) (api.User, error) {
+	r := &userRow{Username: u.Username, Email: u.Email, Admin: u.Admin, PasswordHash: hash, CreatedAt: now()}
+	if _, err := b.db.NewInsert().Model(r).Returning("id").Exec(ctx); err != nil {
+		if isUnique(err) {
+			return api.User{}, &api.Error{Status: 409, Code: "conflict", Field: "username", Value: u.Username,
+				Message: "a user with this username exists: choose another username"}
+		}
+		return api.User{}, err
+	}
+	return r.api(), nil
+}
+
+// SetPassword replaces a user's password hash (regiond createadmin on an
+// existing user).
+func (b *Backend) SetPassword(ctx context.Context, username, hash string) error {
+	res, err := b.db.NewUpdate().Model((*userRow)(nil)).Set("password_hash = ?", hash).Where("username = ?", username).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("user %q", username)
+	}
+	return nil
+}
+
+// ListUsers implements api.Users.
+func (b *Backend) ListUsers(ctx context.Context) ([]api.User, error) {
+	var rows []userRow
+	if err := b.db.NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]api.User, len(rows))
+	for i := range rows {
+		out[i] = rows[i].api()
+	}
+	return out, nil
+}
+
+// GetUser implements api.Users.
+func (b *Backend) GetUser(ctx context.Context, id int64) (api.User, error) {
+	var r userRow
+	if err := b.db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return api.User{}, notFound("user %d", id)
+		}
+		return api.User{}, err
+	}
+	return r.api(), nil
+}
+
+// UserByName implements api.Users.
+func (b *Backend) UserByName(ctx context.Context, name string) (api.User, string, error) {
+	var r userRow
+	if err := b.db.NewSelect().Model(&r).Where("username = ?", name).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return api.User{}, "", notFound("user %q", name)
+		}
+		return api.User{}, "", err
+	}
+	return r.api(), r.PasswordHash, nil
+}
+
+// DeleteUser implements api.Users.
+func (b *Backend) DeleteUser(ctx context.Context, id int64) error {
+	res, err := b.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	b.tokens.purge()
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("user %d", id)
+	}
+	return nil
+}
+
+// CreateAPIKey implements api.Users.
+func (b *Backend) CreateAPIKey(ctx context.Context, userID int64, name, hash string) (api.APIKey, error) {
+	r := &apiKeyRow{UserID: userID, Name: name, TokenHash: hash, CreatedAt: now()}
+	if _, err := b.db.NewInsert().Model(r).Returning("id").Exec(ctx); err != nil {
+		return api.APIKey{}, err
+	}
+	return r.api(), nil
+}
+
+// ListAPIKeys implements api.Users.
+func (b *Backend) ListAPIKeys(ctx context.Context, userID int64) ([]api.APIKey, error) {
+	var rows []apiKeyRow
+	if err := b.db.NewSelect().Model(&rows).Where("user_id = ?", userID).Order("id").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]api.APIKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].api()
+	}
+	return out, nil
+}
+
+// RevokeAPIKey implements api.Users: only the key's owner revokes it.
+func (b *Backend) RevokeAPIKey(ctx context.Context, userID, keyID int64) error {
+	res, err := b.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = ?", now()).
+		Where("id = ? AND user_id = ? AND revoked_at IS NULL", keyID, userID).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("api key %d of user %d", keyID, userID)
+	}
+	b.tokens.purge() // this region stops accepting it at once
+	return nil
+}
+
+// IssueMachineToken implements api.Machines.
+func (b *Backend) IssueMachineToken(ctx context.Context, systemID string) (string, error) {
+	if _, err := b.st.Machine(ctx, systemID); err != nil {
+		return "", mapErr(err)
+	}
+	tok, hash, err := auth.NewToken(auth.MachineToken)
+	if err != nil {
+		return "", err
+	}
+	if _, err := b.db.NewInsert().Model(&machineTokenRow{TokenHash: hash, SystemID: systemID, CreatedAt: now()}).Exec(ctx); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// RegisterRack creates (or finds) a rack by name and issues it a new token;
+// the rack RPC's registration (HMAC with the shared secret) calls it.
+func (b *Backend) RegisterRack(ctx context.Context, name, version string) (api.Rack, string, error) {
+	var r rackRow
+	err := b.db.NewSelect().Model(&r).Where("name = ?", name).Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r = rackRow{Name: name, Version: version, CreatedAt: now()}
+		if _, err := b.db.NewInsert().Model(&r).Returning("id").Exec(ctx); err != nil {
+			return api.Rack{}, "", err
+		}
+	case err != nil:
+		return api.Rack{}, "", err
+	}
+	tok, hash, err := auth.NewToken(auth.RackToken)
+	if err != nil {
+		return api.Rack{}, "", err
+	}
+	if _, err := b.db.NewInsert().Model(&rackTokenRow{TokenHash: hash, RackID: r.ID, CreatedAt: now()}).Exec(ctx); err != nil {
+		return api.Rack{}, "", err
+	}
+	return rackAPI(&r), tok, nil
+}
+
+func rackAPI(r *rackRow) api.Rack {
+	out := api.Rack{ID: r.ID, Name: r.Name, Version: r.Version}
+	if r.LastSeen != nil {
+		t := r.LastSeen.UTC()
+		out.LastSeen = &t
+	}
+	return out
+}
+
+// ListRacks implements api.Racks.
+func (b *Backend) ListRacks(ctx context.Context) ([]api.Rack, error) {
+	var rows []rackRow
+	if err := b.db.NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]api.Rack, len(rows))
+	for i := range rows {
+		out[i] = rackAPI(&rows[i])
+	}
+	return out, nil
+}
+
+// GetRack implements api.Racks.
+func (b *Backend) GetRack(ctx context.Context, id int64) (api.Rack, error) {
+	var r rackRow
+	if err := b.db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return api.Rack{}, notFound("rack %d", id)
+		}
+		return api.Rack{}, err
+	}
+	return rackAPI(&r), nil
+}
+
+// DeleteRack implements api.Racks; its tokens go with it (cascade). A rack
+// still named by a VLAN cannot be deleted.
+func (b *Backend) DeleteRack(ctx context.Context, id int64) error {
+	n, err := b.db.NewSelect().Table("vlans").Where("primary_rack = ? OR secondary_rack = ?", id, id).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("rack %d serves DHCP on %d VLAN(s): set their primary_rack/secondary_rack to another rack first: %w", id, n, api.ErrConflict)
+	}
+	res, err := b.db.NewDelete().Model((*rackRow)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	b.tokens.purge()
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("rack %d", id)
+	}
+	return nil
+}

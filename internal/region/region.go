@@ -1,0 +1,194 @@
+// Package region wires the region controller: it opens the store, builds the
+// backend, the durable job runner and the HTTP server from one
+// config.Config, and runs them together (Service.Run). It also holds the
+// administrative operations behind `regiond init`, `createadmin` and
+// `secret` so they are testable without a process.
+//
+// It does not parse flags or read the environment (cmd/regiond does) and
+// owns no state of its own.
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ironkit/ironkit/images"
+	"github.com/ironkit/ironkit/internal/config"
+	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/internal/region/backend"
+	"github.com/ironkit/ironkit/internal/region/bootres"
+	"github.com/ironkit/ironkit/internal/region/jobs"
+	"github.com/ironkit/ironkit/power"
+	"github.com/ironkit/ironkit/store"
+)
+
+// Version is the region's software version.
+const Version = "0.1.0"
+
+// Options are what a Service needs besides the config.
+type Options struct {
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registry receives every collector and is served at /metrics; nil
+	// creates a private one (never the global default).
+	Registry *prometheus.Registry
+	// Power executes power operations; nil runs the power package's drivers
+	// from the region (backend.DriverPower).
+	Power jobs.PowerExecutor
+	// Hasher hashes passwords; zero is auth.DefaultHasher().
+	Hasher auth.Hasher
+	// RPC is mounted at /rpc/v1 (the rack RPC, issue 8); nil mounts nothing.
+	RPC http.Handler
+	// StoreOptions are passed to store.Open.
+	StoreOptions []store.Option
+}
+
+// Service is a running region: store, backend, jobs and API.
+type Service struct {
+	cfg    config.Config
+	log    *slog.Logger
+	st     *store.Store
+	be     *backend.Backend
+	runner *jobs.Runner
+	srv    *api.Server
+	boot   *bootres.Service
+	images *images.Store
+}
+
+// Open opens the database (applying migrations) and builds every part.
+func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	st, err := store.Open(ctx, cfg.Database, append([]store.Option{store.WithLogger(o.Logger)}, o.StoreOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("region: open database: %w", err)
+	}
+	// database/sql keeps only 2 idle connections by default: under load
+	// every other request would open a new PostgreSQL connection.
+	st.SQLDB().SetMaxIdleConns(cfg.DBConnections)
+	if st.Backend() == store.Postgres {
+		st.SQLDB().SetMaxOpenConns(cfg.DBConnections)
+	}
+	s := &Service{cfg: cfg, log: o.Logger, st: st}
+	fail := func(err error) (*Service, error) {
+		s.Close()
+		return nil, err
+	}
+	s.boot = bootres.New(o.Logger.With("part", "boot-resources"))
+	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Logger: o.Logger.With("part", "images"),
+		Registerer: o.Registry, OnProgress: s.boot.OnProgress})
+	if err != nil {
+		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
+	}
+	s.boot.Attach(s.images)
+	powerTypes := power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger}))
+	// Every region enqueues jobs; one with jobs.disabled works none (its
+	// River client is insert-only) and leaves them to the others.
+	{
+		// River shares the store's *sql.DB on both backends (the store talks
+		// to PostgreSQL through pgx's database/sql driver, over which River's
+		// leader election works; over bun's pgdriver it did not).
+		db, kind := st.SQLDB(), jobs.SQLite
+		if st.Backend() == store.Postgres {
+			kind = jobs.Postgres
+		}
+		// The workers' view of machines enqueues nothing itself; the API's
+		// backend below enqueues to the runner.
+		inner, err := backend.New(backend.Config{Store: st, Logger: o.Logger.With("part", "backend")})
+		if err != nil {
+			return fail(err)
+		}
+		pw := o.Power
+		if pw == nil {
+			pw = inner.NewDriverPower(powerTypes,
+				power.NewEngine(power.WithLogger(o.Logger), power.WithMetrics(o.Registry)))
+		}
+		s.runner, err = jobs.New(ctx, jobs.Config{
+			DB: db, Backend: kind, Machines: inner.JobMachines(), Power: pw,
+			Workers: cfg.Jobs.Workers, SweepInterval: cfg.Jobs.SweepInterval.D(),
+			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
+			Logger: o.Logger.With("part", "jobs"), Registerer: o.Registry, InsertOnly: cfg.Jobs.Disabled,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		s.be, err = backend.New(backend.Config{Store: st, Jobs: s.runner, Power: pw, Logger: o.Logger.With("part", "backend"),
+			ImageURL: s.boot.ImageURL, PowerTypes: powerTypes})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	ab := s.be.API()
+	ab.BootResources, ab.Images = s.boot, s.images.Handler()
+	s.srv, err = api.New(api.Config{
+		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
+		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,
+		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(), SecretParam: backend.SecretParam(powerTypes),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// Run serves the API and works jobs until ctx ends or one of them fails.
+func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.srv.Run(gctx) })
+	g.Go(func() error { return s.boot.Run(gctx) })
+	g.Go(func() error { return s.images.Run(gctx) })
+	if s.runner != nil {
+		g.Go(func() error { return s.runner.Run(gctx) })
+	}
+	return g.Wait()
+}
+
+// Serve is Run with the API on an existing listener (tests).
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.srv.Serve(gctx, ln) })
+	g.Go(func() error { return s.boot.Run(gctx) })
+	g.Go(func() error { return s.images.Run(gctx) })
+	if s.runner != nil {
+		g.Go(func() error { return s.runner.Run(gctx) })
+	}
+	return g.Wait()
+}
+
+// Handler is the API's http.Handler.
+func (s *Service) Handler() http.Handler { return s.srv.Handler() }
+
+// Backend is the region's backend (admin operations, tests).
+func (s *Service) Backend() *backend.Backend { return s.be }
+
+// Store is the region's store.
+func (s *Service) Store() *store.Store { return s.st }
+
+// Close releases the database pools; call it after Run returned.
+func (s *Service) Close() error {
+	var errs []error
+	if s.images != nil {
+		errs = append(errs, s.images.Close())
+	}
+	if s.st != nil {
+		errs = append(errs, s.st.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,5 @@
+# Region API benchmark: 10,000 machines in a throwaway PostgreSQL, full list,
+# 1,000-machine page, single GET under 500 concurrent clients.
+.PHONY: bench-api
+bench-api:
+	./scripts/with-postgres.sh $(GO) run ./internal/region/apibench -machines 10000 -clients 500 -duration 5s
