@@ -238,12 +238,29 @@ func validateMachine(m *Machine) error {
 // them; a MAC or hostname already in use with a *DuplicateError; either way
 // nothing is stored.
 func (s *Store) CreateMachine(ctx context.Context, m Machine, user string) (*Machine, error) {
-	if m.SystemID == "" {
-		m.SystemID = newSystemID()
+	// Generated system ids are short (six characters, as MAAS's are), so two
+	// can collide in a large fleet; a collision on a generated id, or on the
+	// hostname derived from it, is retried with a fresh id.
+	genID, genHost := m.SystemID == "", m.Hostname == ""
+	for attempt := 1; ; attempt++ {
+		c := m
+		if genID {
+			c.SystemID = s.cfg.newSystemID()
+		}
+		if genHost {
+			c.Hostname = "node-" + c.SystemID
+		}
+		out, err := s.createMachine(ctx, c, user)
+		var dup *DuplicateError
+		if attempt < 5 && errors.As(err, &dup) && dup.Object == "machine" &&
+			((genID && dup.Field == "system_id") || (genID && genHost && dup.Field == "hostname")) {
+			continue
+		}
+		return out, err
 	}
-	if m.Hostname == "" {
-		m.Hostname = "node-" + m.SystemID
-	}
+}
+
+func (s *Store) createMachine(ctx context.Context, m Machine, user string) (*Machine, error) {
 	m.Hostname = strings.ToLower(m.Hostname)
 	if m.Status == "" {
 		m.Status = lifecycle.New

@@ -528,3 +528,31 @@ func TestFailExpiredConcurrently(t *testing.T) {
 		}
 	})
 }
+
+func TestCreateMachineRetriesCollidingGeneratedID(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ids := []string{"aaaaaa", "aaaaaa", "aaaaaa", "bbbbbb"}
+		var n int
+		gen := func() string { id := ids[n%len(ids)]; n++; return id }
+		s := b.open(t, store.WithSystemIDGenerator(gen))
+		ctx := t.Context()
+		first, err := s.CreateMachine(ctx, store.Machine{Architecture: "amd64/generic"}, "admin")
+		if err != nil || first.SystemID != "aaaaaa" || first.Hostname != "node-aaaaaa" {
+			t.Fatalf("first machine: %+v, %v", first, err)
+		}
+		// The next two generated ids collide; the third is free.
+		second, err := s.CreateMachine(ctx, store.Machine{Architecture: "amd64/generic"}, "admin")
+		if err != nil {
+			t.Fatalf("a colliding generated id must be retried, got %v", err)
+		}
+		if second.SystemID != "bbbbbb" || second.Hostname != "node-bbbbbb" {
+			t.Fatalf("second machine = %s/%s, want bbbbbb/node-bbbbbb", second.SystemID, second.Hostname)
+		}
+		// A caller-chosen id that is taken is the caller's error, not retried.
+		_, err = s.CreateMachine(ctx, store.Machine{SystemID: "bbbbbb", Architecture: "amd64/generic"}, "admin")
+		var dup *store.DuplicateError
+		if !errors.As(err, &dup) || dup.Field != "system_id" {
+			t.Fatalf("explicit duplicate id: got %v, want a DuplicateError on system_id", err)
+		}
+	})
+}

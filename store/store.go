@@ -66,10 +66,19 @@ type config struct {
 	allocRetries int
 	table        lifecycle.Table
 	deadlines    lifecycle.Deadlines
+	newSystemID  func() string
 }
 
 // Option configures Open.
 type Option func(*config)
+
+// WithSystemIDGenerator replaces how CreateMachine makes system ids for
+// machines created without one (default: six random lower-case letters and
+// digits). Sites with their own scheme (asset tags, say) plug it in here; a
+// generated id that collides is retried with the next one.
+func WithSystemIDGenerator(gen func() string) Option {
+	return func(c *config) { c.newSystemID = gen }
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
@@ -138,6 +147,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		allocRetries: 100,
 		table:        lifecycle.DefaultTable(),
 		deadlines:    lifecycle.DefaultDeadlines(),
+		newSystemID:  newSystemID,
 	}
 	for _, o := range opts {
 		o(&cfg)
