@@ -549,7 +549,7 @@ func TestCreateMachineRetriesCollidingGeneratedID(t *testing.T) {
 			t.Fatalf("second machine = %s/%s, want bbbbbb/node-bbbbbb", second.SystemID, second.Hostname)
 		}
 		// A caller-chosen id that is taken is the caller's error, not retried.
-		_, err = s.CreateMachine(ctx, store.Machine{SystemID: "bbbbbb", Architecture: "amd64/generic"}, "admin")
+		_, err = s.CreateMachine(ctx, store.Machine{SystemID: "bbbbbb", Hostname: "other", Architecture: "amd64/generic"}, "admin")
 		var dup *store.DuplicateError
 		if !errors.As(err, &dup) || dup.Field != "system_id" {
 			t.Fatalf("explicit duplicate id: got %v, want a DuplicateError on system_id", err)
