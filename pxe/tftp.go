@@ -28,9 +28,8 @@ const (
 	opERROR = 5
 	opOACK  = 6
 
-	errAccess        = 2
-	errIllegalOp     = 4
-	errOptionRefused = 8
+	errAccess    = 2
+	errIllegalOp = 4
 )
 
 // TFTPServer is a read-only TFTP server: pin/tftp behind a front that
@@ -318,16 +317,15 @@ func (s *TFTPServer) filter(pkt []byte, ifindex int) (out []byte, code int, msg 
 		switch o[0] {
 		case "blksize":
 			v, err := strconv.Atoi(o[1])
-			if err != nil || v < 8 || v > 65464 {
-				return nil, errOptionRefused, "invalid blksize " + strconv.Quote(o[1]) + ": must be 8..65464"
-			}
-			if v < 512 {
-				continue // pin cannot send blocks under 512; RFC 2347 lets us ignore the option
+			if err != nil || v < 512 || v > 65464 {
+				// Out of RFC 2348's 8..65464, or under 512 which pin cannot
+				// send: left out of the OACK (RFC 2347), the transfer uses 512.
+				continue
 			}
 			opts = append(opts, [2]string{"blksize", strconv.Itoa(min(v, limit))})
 		case "tsize":
 			if _, err := strconv.ParseUint(o[1], 10, 63); err != nil {
-				return nil, errOptionRefused, "invalid tsize " + strconv.Quote(o[1])
+				continue
 			}
 			opts = append(opts, [2]string{"tsize", "0"}) // RRQ: the client asks, the server answers
 		}
