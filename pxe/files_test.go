@@ -10,12 +10,12 @@ import (
 
 func TestCleanName(t *testing.T) {
 	ok := map[string]string{
-		"pxelinux.0":                 "pxelinux.0",
-		"/pxelinux.0":                "pxelinux.0",
-		"grub/x86_64-efi/normal.mod": "grub/x86_64-efi/normal.mod",
-		"a..b":                       "a..b",
-		"100%":                       "100%",
-		"%zz":                        "%zz",
+		"pxelinux.0":                             "pxelinux.0",
+		"/pxelinux.0":                            "pxelinux.0",
+		"grub/x86_64-efi/normal.mod":             "grub/x86_64-efi/normal.mod",
+		"a..b":                                   "a..b",
+		"100%":                                   "100%",
+		"%zz":                                    "%zz",
 		"ipxe/x86_64-efi/52-54-00-12-34-56.ipxe": "ipxe/x86_64-efi/52-54-00-12-34-56.ipxe",
 	}
 	for in, want := range ok {
