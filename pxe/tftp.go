@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -144,7 +145,8 @@ func (s *TFTPServer) read(ctx context.Context, filename string, rf io.ReaderFrom
 			if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 				ot.SetSize(f.Size)
 			}
-			n, err = rf.ReadFrom(f.Body)
+			// pin reads one block per call: buffer to save a read(2) per block.
+			n, err = rf.ReadFrom(bufio.NewReaderSize(f.Body, 128<<10))
 			f.Body.Close()
 		}
 	}
