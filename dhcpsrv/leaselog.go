@@ -130,6 +130,13 @@ type leaseLog struct {
 	records  int // records since the last compaction marker
 	kick     chan struct{}
 
+	// onFlushed runs after the waiters of each flush (the server sends the
+	// replies they queued in one batch).
+	onFlushed func()
+	syncs     func() // counts fdatasync calls (metrics); may be nil
+	// beforeSync, when set (tests), runs before every fdatasync.
+	beforeSync func()
+
 	f    *os.File // current segment; committer goroutine only
 	done chan struct{}
 	err  error
@@ -319,8 +326,14 @@ func (l *leaseLog) flush(spare *[]byte) error {
 		if _, err := l.f.Write(b); err != nil {
 			return fmt.Errorf("%w: write: %w", ErrLeaseLog, err)
 		}
+		if l.beforeSync != nil {
+			l.beforeSync()
+		}
 		if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
 			return fmt.Errorf("%w: fdatasync: %w", ErrLeaseLog, err)
+		}
+		if l.syncs != nil {
+			l.syncs()
 		}
 		return nil
 	}
@@ -339,6 +352,9 @@ func (l *leaseLog) flush(spare *[]byte) error {
 	*spare = buf[:0]
 	for _, w := range waiters {
 		w()
+	}
+	if l.onFlushed != nil {
+		l.onFlushed()
 	}
 	return nil
 }

@@ -106,6 +106,12 @@ func runLoopback(t testing.TB, cfg Config, r *relay, opts ...Opt) (*Server, func
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runLoopbackServer(t, srv, r)
+}
+
+// runLoopbackServer runs srv (built with WithListenAddr) for relay r.
+func runLoopbackServer(t testing.TB, srv *Server, r *relay) (*Server, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := srv.Listen(ctx); err != nil {
 		cancel()
@@ -153,9 +159,8 @@ func TestLoopbackLeasesSurviveRestart(t *testing.T) {
 	if got := testutil.ToFloat64(srv.met.drops.WithLabelValues(DropMalformed)); got != 1 {
 		t.Errorf("malformed drops = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(srv.met.out[dhcpv4.MessageTypeAck]); got != 21 {
-		t.Errorf("ACKs counted = %v, want 21", got)
-	}
+	// The counter moves just after the send: give it a moment.
+	waitFor(t, 2*time.Second, "21 ACKs counted", func() bool { return testutil.ToFloat64(srv.met.out[dhcpv4.MessageTypeAck]) == 21 })
 	if st := srv.Stats(); st[0].Active != 21 {
 		t.Errorf("active leases %d, want 21", st[0].Active)
 	}

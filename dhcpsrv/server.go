@@ -40,6 +40,9 @@ type Server struct {
 	store *leaseLog // nil: memory only
 	fo    partner   // nil: no partner
 
+	outMu  sync.Mutex
+	outbox map[*ipv4.PacketConn][]outMsg // durable replies waiting for sendOutbox
+
 	readyOnce sync.Once
 	ready     chan struct{}
 	connsMu   sync.Mutex
@@ -99,6 +102,7 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 	s := &Server{
 		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now,
 		table: newLeaseTable(), ready: make(chan struct{}),
+		outbox: map[*ipv4.PacketConn][]outMsg{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -114,12 +118,16 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 			return nil, err
 		}
 		s.store = lg
+		lg.onFlushed = s.sendOutbox
 		now := s.now()
 		for _, l := range leases {
 			s.table.put(l, now)
 		}
 	}
 	s.met = newMetrics(s.reg, s)
+	if s.store != nil {
+		s.store.syncs = s.met.batches.Inc
+	}
 	return s, nil
 }
 
@@ -248,10 +256,18 @@ func listen(ctx context.Context, addr, device string) (*ipv4.PacketConn, error) 
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			for _, o := range [][2]int{{unix.SO_REUSEADDR, 1}, {unix.SO_BROADCAST, 1}, {unix.SO_RCVBUF, 4 << 20}, {unix.SO_SNDBUF, 4 << 20}} {
+			for _, o := range [][2]int{{unix.SO_REUSEADDR, 1}, {unix.SO_BROADCAST, 1}} {
 				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], o[1]); serr != nil {
 					return
 				}
+			}
+			// Big buffers ride out bursts (a fleet powering on at once);
+			// the FORCE variants pass rmem_max when root.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 			}
 			if device != "" {
 				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, device)
@@ -336,9 +352,8 @@ func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interf
 			}
 		}
 		s.mu.Unlock()
-		for _, o := range now {
-			s.send(pc, o)
-		}
+		s.sendBatch(pc, now)
+		s.sendOutbox()
 	}
 }
 
@@ -417,7 +432,9 @@ func (s *Server) commit(ev LeaseEvent, pc *ipv4.PacketConn, reply *outMsg) {
 	}
 	finish := func() {
 		if reply != nil {
-			s.send(pc, r)
+			s.outMu.Lock()
+			s.outbox[pc] = append(s.outbox[pc], r)
+			s.outMu.Unlock()
 		}
 		if s.hook != nil {
 			s.hook(ev)
@@ -465,23 +482,56 @@ func (c *countdown) done() {
 	}
 }
 
-func (s *Server) send(pc *ipv4.PacketConn, o outMsg) {
-	if o.broadcast && s.laddr != "" {
-		// An unbound socket would broadcast on whatever interface routing
-		// picks: never do that.
-		s.met.drop(dropNoInterface)
+// sendOutbox sends every durable reply queued so far.
+func (s *Server) sendOutbox() {
+	s.outMu.Lock()
+	if len(s.outbox) == 0 {
+		s.outMu.Unlock()
 		return
 	}
-	var cm *ipv4.ControlMessage
-	if o.ifindex != 0 && o.broadcast {
-		cm = &ipv4.ControlMessage{IfIndex: o.ifindex}
+	box := s.outbox
+	s.outbox = make(map[*ipv4.PacketConn][]outMsg, len(box))
+	s.outMu.Unlock()
+	for pc, msgs := range box {
+		s.sendBatch(pc, msgs)
 	}
-	if _, err := pc.WriteTo(o.b, cm, o.to); err != nil {
-		s.met.drop(dropSend)
-		s.log.Debug("dhcp reply not sent", "to", o.to, "err", err)
+}
+
+// sendBatch sends replies with as few sendmmsg calls as possible.
+func (s *Server) sendBatch(pc *ipv4.PacketConn, out []outMsg) {
+	if len(out) == 0 {
 		return
 	}
-	s.met.out[o.mt].Inc()
+	msgs := make([]ipv4.Message, 0, len(out))
+	kept := out[:0:0]
+	for _, o := range out {
+		if o.broadcast && s.laddr != "" {
+			// An unbound socket would broadcast on whatever interface
+			// routing picks: never do that.
+			s.met.drop(dropNoInterface)
+			continue
+		}
+		m := ipv4.Message{Buffers: [][]byte{o.b}, Addr: o.to}
+		if o.ifindex != 0 && o.broadcast {
+			m.OOB = (&ipv4.ControlMessage{IfIndex: o.ifindex}).Marshal()
+		}
+		msgs = append(msgs, m)
+		kept = append(kept, o)
+	}
+	for len(msgs) > 0 {
+		n, err := pc.WriteBatch(msgs, 0)
+		if err != nil {
+			// Count the one that failed and go on with the rest.
+			s.met.drop(dropSend)
+			s.log.Debug("dhcp reply not sent", "to", msgs[0].Addr, "err", err)
+			n = 1
+		} else {
+			for _, o := range kept[:n] {
+				s.met.out[o.mt].Inc()
+			}
+		}
+		msgs, kept = msgs[n:], kept[n:]
+	}
 }
 
 // sweeper reclaims expired leases once a second.
