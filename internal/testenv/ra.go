@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,7 +46,8 @@ func SendRouterAdvertisements(t testing.TB, n *Netns, iface string) {
 		body = append(body, ifi.HardwareAddr...)
 	}
 	msg, _ := (&icmp.Message{Type: ipv6.ICMPTypeRouterAdvertisement, Body: &icmp.RawBody{Data: body}}).Marshal(nil)
-	dst := &net.IPAddr{IP: net.IPv6linklocalallnodes, Zone: iface}
+	// A numeric zone: a name would be resolved in the calling thread's namespace.
+	dst := &net.IPAddr{IP: net.IPv6linklocalallnodes, Zone: strconv.Itoa(ifi.Index)}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -19,6 +19,9 @@ type VMConfig struct {
 	Tap   string // from Segment.AddTap
 	MAC   string // e.g. 52:54:00:12:34:56
 	UEFI  bool   // q35 + OVMF instead of pc + SeaBIOS
+	// NoOptionROM drops the NIC's iPXE option ROM (ipxe-qemu), so OVMF
+	// network-boots with its own PXE client (TFTP) instead of iPXE.
+	NoOptionROM bool
 	// MemoryMB defaults to 512.
 	MemoryMB int
 	// Kernel, Initrd and Append boot a kernel directly (-kernel) instead
@@ -67,7 +70,7 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 	args := []string{"-m", fmt.Sprint(cfg.MemoryMB), "-nographic", "-serial", "file:" + v.Serial, "-monitor", "none",
 		"-no-reboot", "-accel", "tcg",
 		"-netdev", "tap,id=n0,ifname=" + cfg.Tap + ",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC}
+		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC + map[bool]string{true: ",romfile="}[cfg.NoOptionROM]}
 	if cfg.Kernel != "" {
 		args = append(args, "-kernel", cfg.Kernel, "-initrd", cfg.Initrd, "-append", cfg.Append)
 	} else {

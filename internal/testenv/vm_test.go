@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
 	"time"
 )
 
@@ -56,4 +59,31 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+func TestRouterAdvertisements(t *testing.T) {
+	RequireRoot(t, "the router advertisement test")
+	seg := NewSegment(t)
+	a := seg.AddHost(t, "10.96.0.1/24")
+	b := seg.AddHost(t, "10.96.0.2/24")
+	var c *icmp.PacketConn
+	if err := b.Do(func() (err error) { c, err = icmp.ListenPacket("ip6:ipv6-icmp", "::"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	SendRouterAdvertisements(t, a.Netns, a.Iface)
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c.SetReadDeadline(deadline)
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if n > 0 && buf[0] == byte(ipv6.ICMPTypeRouterAdvertisement) {
+			t.Logf("RA from %v, %d bytes", from, n)
+			return
+		}
+	}
+	t.Fatal("no router advertisement arrived within 5s")
 }
