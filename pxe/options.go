@@ -103,6 +103,7 @@ const (
 	resultOK       result = "ok"
 	resultNotFound result = "not_found"
 	resultRefused  result = "refused"
+	resultAborted  result = "aborted" // the client stopped the transfer
 	resultError    result = "error"
 )
 
@@ -114,10 +115,16 @@ func classify(err error) result {
 		return resultRefused
 	case errors.Is(err, ErrNotFound):
 		return resultNotFound
+	case errors.Is(err, errClientAborted):
+		return resultAborted
 	default:
 		return resultError
 	}
 }
+
+// errClientAborted marks a transfer the client ended with an ERROR packet
+// (UEFI PXE asks for tsize and aborts after the OACK, then asks again).
+var errClientAborted = errors.New("client aborted the transfer")
 
 // open resolves a cleaned name: the resolver first, then files.
 func open(ctx context.Context, files Files, r Resolver, req Request) (f *File, generated bool, err error) {

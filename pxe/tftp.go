@@ -148,6 +148,10 @@ func (s *TFTPServer) read(ctx context.Context, filename string, rf io.ReaderFrom
 			// pin reads one block per call: buffer to save a read(2) per block.
 			n, err = rf.ReadFrom(bufio.NewReaderSize(f.Body, 128<<10))
 			f.Body.Close()
+			// pin reports an ERROR from the client as "…: code=N, error: …".
+			if err != nil && strings.Contains(err.Error(), ": code=") {
+				err = fmt.Errorf("%w: %v", errClientAborted, err)
+			}
 		}
 	}
 	d := time.Since(start)
@@ -169,6 +173,9 @@ func (s *TFTPServer) read(ctx context.Context, filename string, rf io.ReaderFrom
 	case resultNotFound:
 		s.cfg.log.Info("pxe request", append(attrs, "err", err)...)
 		return errors.New("file not found")
+	case resultAborted:
+		s.cfg.log.Info("pxe request", append(attrs, "err", err)...)
+		return nil
 	default:
 		s.cfg.log.Warn("pxe request failed", append(attrs, "err", err)...)
 		if n > 0 {

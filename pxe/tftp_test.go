@@ -307,3 +307,26 @@ func TestTFTPTraversal(t *testing.T) {
 		t.Fatalf("%d traversal requests were served:\n%s", n, log.String())
 	}
 }
+
+// TestTFTPClientAbortAfterOACK is what UEFI PXE does: ask for tsize, then
+// abort with error 8 once it has the size. The server logs it as aborted.
+func TestTFTPClientAbortAfterOACK(t *testing.T) {
+	dir, _ := bootRoot(t, map[string]int{"k.bin": 5000})
+	var log logBuffer
+	_, addr := startTFTP(t, dirFiles(t, dir), WithLogger(log.logger()))
+	c := newTFTPClient(t, addr)
+	c.send(c.srv, request(opRRQ, "k.bin", "octet", "tsize", "0", "blksize", "1468"))
+	b, from := c.recv(3 * time.Second)
+	if opts := oackOptions(t, b); opts["tsize"] != "5000" {
+		t.Fatalf("OACK %v", opts)
+	}
+	c.send(from, []byte("\x00\x05\x00\x08tsize only\x00"))
+	log.waitLog(t, "file=k.bin", "result=aborted")
+	// pin v3.2.0 answers the client's ERROR with an ERROR of its own from
+	// inside ReadFrom (README: known limitations); the client has gone, so
+	// it is harmless, and nothing else may follow it.
+	c.recv(300 * time.Millisecond)
+	if b, _ := c.recv(300 * time.Millisecond); b != nil {
+		t.Fatalf("server kept sending after the client aborted: %q", b)
+	}
+}

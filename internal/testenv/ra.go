@@ -61,9 +61,14 @@ func SendRouterAdvertisements(t testing.TB, n *Netns, iface string) {
 				next = time.Now().Add(time.Second)
 			}
 			_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			nr, cm, _, err := p.ReadFrom(buf)
+			nr, cm, src, err := p.ReadFrom(buf)
 			if err == nil && nr > 0 && buf[0] == byte(ipv6.ICMPTypeRouterSolicitation) && (cm == nil || cm.IfIndex == ifi.Index) {
-				next = time.Now() // answer at once
+				// Answer at once, unicast too (RFC 4861 6.2.6): some UEFI SNP
+				// drivers filter the all-nodes multicast.
+				if ua, ok := src.(*net.IPAddr); ok && !ua.IP.IsUnspecified() {
+					_, _ = p.WriteTo(msg, &ipv6.ControlMessage{IfIndex: ifi.Index, HopLimit: 255}, &net.IPAddr{IP: ua.IP, Zone: strconv.Itoa(ifi.Index)})
+				}
+				next = time.Now()
 			}
 		}
 	}()
