@@ -15,14 +15,22 @@ const (
 	DefaultTFTPAddr = ":69"
 	DefaultHTTPAddr = ":5248"
 	// DefaultSendAhead is the TFTP send-ahead window in blocks (pin's
-	// SetAnticipate), chosen by measurement: see README.md.
-	DefaultSendAhead = 16
+	// SetAnticipate) for clients that do not offer RFC 7440 windowsize: 1,
+	// lock-step. Measured (README.md): GRUB on UEFI drops ACKs when a burst
+	// arrives, and pin's send-ahead needs every ACK, so each window stalls
+	// for a timeout — its 8 MB kernel took 128 s instead of 2.6 s.
+	DefaultSendAhead = 1
+	// DefaultMaxSendAhead caps the send-ahead window for clients that offer
+	// windowsize (they announce they buffer that many blocks; pin cannot
+	// acknowledge the option, so they ACK every block as in lock-step).
+	DefaultMaxSendAhead = 16
 	// DefaultMaxBlockSize caps the negotiated TFTP blksize; the interface
 	// MTU − 28 caps it further.
 	DefaultMaxBlockSize = 65464
 	// DefaultTFTPTimeout is how long the TFTP server waits for an ACK
 	// before resending (pin: per round trip), DefaultTFTPRetries how often.
-	DefaultTFTPTimeout = 2 * time.Second
+	// (1 s like tftpd-hpa; pin's own extra random 0–1 s back-off is off).
+	DefaultTFTPTimeout = time.Second
 	DefaultTFTPRetries = 5
 )
 
@@ -36,6 +44,7 @@ type config struct {
 	metrics   *Metrics
 	resolver  Resolver
 	sendAhead uint
+	maxWindow uint
 	maxBlock  int
 	timeout   time.Duration
 	retries   int
@@ -47,6 +56,7 @@ func newConfig(defaultAddr string, opts []Option) config {
 		addr:      defaultAddr,
 		log:       slog.New(slog.DiscardHandler),
 		sendAhead: DefaultSendAhead,
+		maxWindow: DefaultMaxSendAhead,
 		maxBlock:  DefaultMaxBlockSize,
 		timeout:   DefaultTFTPTimeout,
 		retries:   DefaultTFTPRetries,
@@ -78,9 +88,15 @@ func WithMetrics(m *Metrics) Option { return func(c *config) { c.metrics = m } }
 // WithResolver sets the resolver consulted before Files for every name.
 func WithResolver(r Resolver) Option { return func(c *config) { c.resolver = r } }
 
-// WithSendAhead sets the TFTP send-ahead window in blocks (1 turns it off;
-// pin caps it at 60).
+// WithSendAhead sets the TFTP send-ahead window, in blocks, for clients that
+// do not offer windowsize (1, the default, is lock-step; pin caps it at 60).
+// Raise it only for client populations measured to keep up (atftp,
+// PXELINUX, iPXE did here; GRUB did not).
 func WithSendAhead(blocks uint) Option { return func(c *config) { c.sendAhead = blocks } }
+
+// WithMaxSendAhead caps the send-ahead window for clients that offer RFC 7440
+// windowsize: they get min(windowsize, blocks). 1 turns it off.
+func WithMaxSendAhead(blocks uint) Option { return func(c *config) { c.maxWindow = blocks } }
 
 // WithMaxBlockSize caps the TFTP blksize (512..65464).
 func WithMaxBlockSize(n int) Option { return func(c *config) { c.maxBlock = n } }

@@ -110,7 +110,8 @@ func (s *TFTPServer) Serve(ctx context.Context) error {
 	srv.SetAnticipate(s.cfg.sendAhead)
 	srv.SetTimeout(s.cfg.timeout)
 	srv.SetRetries(s.cfg.retries)
-	front := &tftpFront{UDPConn: conn, p: ipv4.NewPacketConn(conn), s: s}
+	srv.SetBackoff(func(int) time.Duration { return 0 }) // the timeout is the wait
+	front := &tftpFront{UDPConn: conn, p: ipv4.NewPacketConn(conn), s: s, pin: srv}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -228,6 +229,7 @@ type tftpFront struct {
 	*net.UDPConn
 	p   *ipv4.PacketConn
 	s   *TFTPServer
+	pin *tftp.Server
 	buf [2048]byte
 }
 
@@ -247,7 +249,7 @@ func (f *tftpFront) ReadFrom(b []byte) (int, net.Addr, error) {
 		if cm != nil {
 			dst, ifindex = cm.Dst, cm.IfIndex
 		}
-		out, code, msg := f.s.filter(f.buf[:n], ifindex)
+		out, window, code, msg := f.s.filter(f.buf[:n], ifindex)
 		if code >= 0 {
 			f.refuse(ua, dst, code, msg, f.buf[:n])
 			continue
@@ -259,6 +261,9 @@ func (f *tftpFront) ReadFrom(b []byte) (int, net.Addr, error) {
 			f.refuse(ua, dst, errIllegalOp, "request too long", f.buf[:n])
 			continue
 		}
+		// pin reads the window when it handles this request, next on this
+		// same goroutine (Serve's loop), so the setting is per request.
+		f.pin.SetAnticipate(window)
 		return copy(b, out), ua, nil
 	}
 }
@@ -288,33 +293,35 @@ func (f *tftpFront) refuse(to *net.UDPAddr, src net.IP, code int, msg string, re
 }
 
 // filter decides what happens to one datagram sent to the server port: a
-// rewritten request for pin (code < 0), an error to send (code ≥ 0), or
-// nothing (out nil, code < 0). It is pure apart from the MTU lookup.
-func (s *TFTPServer) filter(pkt []byte, ifindex int) (out []byte, code int, msg string) {
+// rewritten request for pin with its send-ahead window (code < 0), an error
+// to send (code ≥ 0), or nothing (out nil, code < 0). It is pure apart from
+// the MTU lookup.
+func (s *TFTPServer) filter(pkt []byte, ifindex int) (out []byte, window uint, code int, msg string) {
 	if len(pkt) < 2 {
-		return nil, errIllegalOp, "malformed packet"
+		return nil, 0, errIllegalOp, "malformed packet"
 	}
 	switch binary.BigEndian.Uint16(pkt) {
 	case opRRQ:
 	case opWRQ:
-		return nil, errAccess, "read-only server: write requests are refused"
+		return nil, 0, errAccess, "read-only server: write requests are refused"
 	case opERROR:
-		return nil, -1, "" // never answer an error (RFC 1350)
+		return nil, 0, -1, "" // never answer an error (RFC 1350)
 	case opDATA, opACK, opOACK:
-		return nil, errIllegalOp, "no transfer on this port: send a read request"
+		return nil, 0, errIllegalOp, "no transfer on this port: send a read request"
 	default:
-		return nil, errIllegalOp, "unknown opcode"
+		return nil, 0, errIllegalOp, "unknown opcode"
 	}
 	rq, err := parseRequest(pkt[2:])
 	if err != nil {
-		return nil, errIllegalOp, err.Error()
+		return nil, 0, errIllegalOp, err.Error()
 	}
 	if rq.mode != "octet" && rq.mode != "netascii" {
-		return nil, errIllegalOp, "unsupported transfer mode " + strconv.Quote(rq.mode) + ": use octet or netascii"
+		return nil, 0, errIllegalOp, "unsupported transfer mode " + strconv.Quote(rq.mode) + ": use octet or netascii"
 	}
 	if _, err := CleanName(rq.filename); err != nil {
-		return nil, errAccess, "access violation: refused file name"
+		return nil, 0, errAccess, "access violation: refused file name"
 	}
+	window = s.cfg.sendAhead
 	limit := s.cfg.maxBlock
 	if ifindex > 0 {
 		if mtu := s.mtu(ifindex); mtu > 0 && mtu-28 < limit {
@@ -337,6 +344,13 @@ func (s *TFTPServer) filter(pkt []byte, ifindex int) (out []byte, code int, msg 
 				continue
 			}
 			opts = append(opts, [2]string{"tsize", "0"}) // RRQ: the client asks, the server answers
+		case "windowsize":
+			// RFC 7440: the client can buffer this many blocks. pin cannot
+			// acknowledge the option, so it is left out of the OACK and the
+			// client ACKs every block; sending ahead is still safe.
+			if v, err := strconv.Atoi(o[1]); err == nil && v >= 1 && v <= 65535 {
+				window = min(uint(v), s.cfg.maxWindow)
+			}
 		}
 	}
 	var b bytes.Buffer
@@ -351,7 +365,7 @@ func (s *TFTPServer) filter(pkt []byte, ifindex int) (out []byte, code int, msg 
 		b.WriteString(o[1])
 		b.WriteByte(0)
 	}
-	return b.Bytes(), -1, ""
+	return b.Bytes(), window, -1, ""
 }
 
 type tftpRequest struct {

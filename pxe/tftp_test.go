@@ -330,3 +330,34 @@ func TestTFTPClientAbortAfterOACK(t *testing.T) {
 		t.Fatalf("server kept sending after the client aborted: %q", b)
 	}
 }
+
+// TestTFTPFilter checks the front's pure decision: error codes, the
+// rewritten request and the per-request send-ahead window.
+func TestTFTPFilter(t *testing.T) {
+	s := NewTFTPServer(nil, WithMaxBlockSize(1468), WithSendAhead(1), WithMaxSendAhead(16))
+	for name, tc := range map[string]struct {
+		pkt    []byte
+		code   int
+		out    string
+		window uint
+	}{
+		"plain":              {request(opRRQ, "a", "octet"), -1, "\x00\x01a\x00octet\x00", 1},
+		"case folded":        {request(opRRQ, "a", "NetASCII", "BlkSize", "9000", "TSIZE", "0"), -1, "\x00\x01a\x00netascii\x00blksize\x001468\x00tsize\x000\x00", 1},
+		"windowsize 4":       {request(opRRQ, "a", "octet", "windowsize", "4"), -1, "\x00\x01a\x00octet\x00", 4},
+		"windowsize capped":  {request(opRRQ, "a", "octet", "windowsize", "64"), -1, "\x00\x01a\x00octet\x00", 16},
+		"windowsize garbage": {request(opRRQ, "a", "octet", "windowsize", "x"), -1, "\x00\x01a\x00octet\x00", 1},
+		"timeout dropped":    {request(opRRQ, "a", "octet", "timeout", "5"), -1, "\x00\x01a\x00octet\x00", 1},
+		"blksize too small":  {request(opRRQ, "a", "octet", "blksize", "100"), -1, "\x00\x01a\x00octet\x00", 1},
+		"duplicate option":   {request(opRRQ, "a", "octet", "blksize", "512", "BLKSIZE", "600"), 4, "", 0},
+		"write":              {request(opWRQ, "a", "octet"), 2, "", 0},
+		"traversal":          {request(opRRQ, "../a", "octet"), 2, "", 0},
+		"error ignored":      {[]byte("\x00\x05\x00\x00x\x00"), -1, "", 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, window, code, msg := s.filter(tc.pkt, 0)
+			if code != tc.code || string(out) != tc.out || window != tc.window {
+				t.Fatalf("filter = %q window %d code %d (%s); want %q window %d code %d", out, window, code, msg, tc.out, tc.window, tc.code)
+			}
+		})
+	}
+}

@@ -32,6 +32,8 @@ import (
 //	uefi:          OVMF's own PXE (NIC option ROM removed) → dhcpsrv hands
 //	               snponly.efi → TFTP → iPXE → boot.ipxe →
 //	               ipxe/x86_64-efi/<mac>.ipxe → kernel, initrd over HTTP.
+//	uefi-grub:     OVMF's PXE → grubx64.efi → TFTP: grub/grub.cfg,
+//	               grub/x86_64/grub.cfg-<mac>, kernel, initrd.
 func TestVMNetworkBoot(t *testing.T) {
 	testenv.RequireRoot(t, "the VM network-boot test (namespaces, tap, QEMU)")
 	testenv.RequireBinaries(t, "qemu-system-x86_64")
@@ -55,20 +57,33 @@ func TestVMNetworkBoot(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(root, dst), b, 0o644))
 	}
 	ipxeScript := "http://10.95.0.1:5248/ipxe/boot.ipxe"
+	grub := true
+	if _, err := BuildGRUBNetImage(context.Background(), "x86_64-efi", "", filepath.Join(root, "grubx64.efi")); err != nil {
+		t.Logf("no GRUB network image, skipping the uefi-grub boot: %v", err)
+		grub = false
+	}
 	for _, tc := range []struct {
 		name   string
 		cfg    testenv.VMConfig
 		script string
+		uefi   string   // UEFI loader dhcpsrv hands out
 		want   []string // in the boot timeline
 	}{
-		{"bios-ipxe", testenv.VMConfig{MAC: "52:54:00:95:00:01"}, ipxeScript,
+		{"bios-ipxe", testenv.VMConfig{MAC: "52:54:00:95:00:01"}, ipxeScript, "",
 			[]string{"http /ipxe/boot.ipxe ok", "http /ipxe/i386-pcbios/52-54-00-95-00-01.ipxe ok", "http /images/ephemeral/amd64/vmlinuz ok"}},
-		{"bios-pxelinux", testenv.VMConfig{MAC: "52:54:00:95:00:03"}, "",
+		{"bios-pxelinux", testenv.VMConfig{MAC: "52:54:00:95:00:03"}, "", "",
 			[]string{"tftp pxelinux.0 ok", "tftp pxelinux.cfg/01-52-54-00-95-00-03 ok", "tftp /images/ephemeral/amd64/vmlinuz ok", "tftp /images/ephemeral/amd64/initrd.img ok"}},
-		{"uefi", testenv.VMConfig{MAC: "52:54:00:95:00:02", UEFI: true, NoOptionROM: true}, ipxeScript,
+		{"uefi", testenv.VMConfig{MAC: "52:54:00:95:00:02", UEFI: true, NoOptionROM: true}, ipxeScript, "snponly.efi",
 			[]string{"tftp snponly.efi ok", "http /ipxe/x86_64-efi/52-54-00-95-00-02.ipxe ok", "http /images/ephemeral/amd64/initrd.img ok"}},
+		{"uefi-grub", testenv.VMConfig{MAC: "52:54:00:95:00:04", UEFI: true, NoOptionROM: true}, "", "grubx64.efi",
+			[]string{"tftp grubx64.efi ok", "tftp /grub/grub.cfg ok", "tftp /grub/x86_64/grub.cfg-52:54:00:95:00:04 ok", "tftp /images/ephemeral/amd64/vmlinuz ok"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { bootVM(t, root, tc.cfg, tc.script, tc.want) })
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.uefi == "grubx64.efi" && !grub {
+				t.Skip("skipping: grub-mkimage or grub-efi-amd64-bin missing; `make test-deps` installs them")
+			}
+			bootVM(t, root, tc.cfg, tc.script, tc.uefi, tc.want)
+		})
 	}
 }
 
@@ -104,7 +119,7 @@ func (h *markHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func bootVM(t *testing.T, root string, vmcfg testenv.VMConfig, ipxeScript string, want []string) {
+func bootVM(t *testing.T, root string, vmcfg testenv.VMConfig, ipxeScript, uefiLoader string, want []string) {
 	mac := vmcfg.MAC
 	const srvIP = "10.95.0.1"
 	seg := testenv.NewSegment(t)
@@ -164,8 +179,8 @@ func bootVM(t *testing.T, root string, vmcfg testenv.VMConfig, ipxeScript string
 			IPXEScript: ipxeScript,
 			Loaders: map[iana.Arch]string{
 				iana.INTEL_X86PC: "pxelinux.0",
-				iana.EFI_X86_64:  "snponly.efi",
-				iana.EFI_BC:      "snponly.efi",
+				iana.EFI_X86_64:  uefiLoader,
+				iana.EFI_BC:      uefiLoader,
 			},
 		},
 	}, dhcpsrv.WithLeaseHook(func(e dhcpsrv.LeaseEvent) {
@@ -198,8 +213,12 @@ func bootVM(t *testing.T, root string, vmcfg testenv.VMConfig, ipxeScript string
 	})
 
 	vmcfg.Netns, vmcfg.Tap = seg.Bridge, tap
+	// IRONKIT_PXE_TCPDUMP=file.pcap captures the boot's UDP (debugging aid).
+	if f := os.Getenv("IRONKIT_PXE_TCPDUMP"); f != "" {
+		testenv.Start(t, srv.Command(context.Background(), "tcpdump", "-i", "eth0", "-n", "-w", f, "udp"))
+	}
 	vmcfg.Markers = []string{"Booting from ROM", ">>Start PXE over IPv4", "iPXE initialising devices", "Configuring (net0",
-		"PXELINUX", "ironkit-init: start", "ironkit-init: eth0", "ironkit-init: lease"}
+		"PXELINUX", "Welcome to GRUB", "ironkit-init: start", "ironkit-init: eth0", "ironkit-init: lease"}
 	vm := testenv.StartVM(t, vmcfg)
 	marks.vm.Store(vm)
 	vmRef.Store(vm)
