@@ -32,8 +32,9 @@ import (
 //	uefi:          OVMF's own PXE (NIC option ROM removed) → dhcpsrv hands
 //	               snponly.efi → TFTP → iPXE → boot.ipxe →
 //	               ipxe/x86_64-efi/<mac>.ipxe → kernel, initrd over HTTP.
-//	uefi-grub:     OVMF's PXE → grubx64.efi → TFTP: grub/grub.cfg,
-//	               grub/x86_64/grub.cfg-<mac>, kernel, initrd.
+//	uefi-grub:     OVMF's PXE → grubx64.efi → TFTP: grub/grub.cfg-01-<mac>
+//	               (GRUB 2.06 asks for it before grub/grub.cfg), kernel,
+//	               initrd.
 func TestVMNetworkBoot(t *testing.T) {
 	testenv.RequireRoot(t, "the VM network-boot test (namespaces, tap, QEMU)")
 	testenv.RequireBinaries(t, "qemu-system-x86_64")
@@ -76,9 +77,12 @@ func TestVMNetworkBoot(t *testing.T) {
 		{"uefi", testenv.VMConfig{MAC: "52:54:00:95:00:02", UEFI: true, NoOptionROM: true}, ipxeScript, "snponly.efi",
 			[]string{"tftp snponly.efi ok", "http /ipxe/x86_64-efi/52-54-00-95-00-02.ipxe ok", "http /images/ephemeral/amd64/initrd.img ok"}},
 		{"uefi-grub", testenv.VMConfig{MAC: "52:54:00:95:00:04", UEFI: true, NoOptionROM: true}, "", "grubx64.efi",
-			[]string{"tftp grubx64.efi ok", "tftp /grub/grub.cfg ok", "tftp /grub/x86_64/grub.cfg-52:54:00:95:00:04 ok", "tftp /images/ephemeral/amd64/vmlinuz ok"}},
+			[]string{"tftp grubx64.efi ok", "tftp /grub/grub.cfg-01-52-54-00-95-00-04 ok", "tftp /images/ephemeral/amd64/vmlinuz ok", "tftp /images/ephemeral/amd64/initrd.img ok"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each boot has its own namespaces and servers; go test runs
+			// GOMAXPROCS (2 here) of them at once.
+			t.Parallel()
 			if tc.uefi == "grubx64.efi" && !grub {
 				t.Skip("skipping: grub-mkimage or grub-efi-amd64-bin missing; `make test-deps` installs them")
 			}
