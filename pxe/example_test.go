@@ -34,8 +34,8 @@ func ExampleRenderer_Render() {
 	// #!ipxe
 	// # ironkit: commission amd64-uefi 52:54:00:12:34:56
 	// imgfree
-	// kernel --name kernel http://10.0.0.2:5248/images/ephemeral/amd64/vmlinuz initrd=initrd console=tty0 console=ttyS0,115200n8 BOOTIF=01-52-54-00-12-34-56 ip=dhcp ironkit.purpose=commission ironkit.metadata_url=http://10.0.0.1:5240/api/v1/metadata/ ironkit.token=s3cret
-	// initrd --name initrd http://10.0.0.2:5248/images/ephemeral/amd64/initrd.img
+	// kernel --name kernel http://10.0.0.2:5248/images/ephemeral/amd64/vmlinuz?mac=52:54:00:12:34:56 initrd=initrd console=tty0 console=ttyS0,115200n8 BOOTIF=01-52-54-00-12-34-56 ip=dhcp ironkit.purpose=commission ironkit.metadata_url=http://10.0.0.1:5240/api/v1/metadata/ ironkit.token=s3cret
+	// initrd --name initrd http://10.0.0.2:5248/images/ephemeral/amd64/initrd.img?mac=52:54:00:12:34:56
 	// boot
 }
 

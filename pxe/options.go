@@ -60,6 +60,7 @@ func newConfig(defaultAddr string, opts []Option) config {
 		maxBlock:  DefaultMaxBlockSize,
 		timeout:   DefaultTFTPTimeout,
 		retries:   DefaultTFTPRetries,
+		macLookup: ARPTable,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -106,8 +107,9 @@ func WithTFTPTimeout(d time.Duration, retries int) Option {
 	return func(c *config) { c.timeout, c.retries = d, retries }
 }
 
-// WithMACLookup sets how a client's MAC is found for logging when the file
-// name does not carry it (e.g. the rack's DHCP lease table, or ARPTable).
+// WithMACLookup sets how a client's MAC is found for logging when the name
+// does not carry it (e.g. the rack's DHCP lease table); the default is
+// ARPTable, nil turns the lookup off.
 func WithMACLookup(f func(netip.Addr) net.HardwareAddr) Option {
 	return func(c *config) { c.macLookup = f }
 }

@@ -261,6 +261,15 @@ type renderData struct {
 	IPAppend    bool
 }
 
+// macQuery tags HTTP boot URLs with the MAC so the server's request log
+// names the machine for every file, not only for its config.
+func macQuery(m net.HardwareAddr) string {
+	if m == nil {
+		return ""
+	}
+	return "?mac=" + m.String()
+}
+
 // Render renders loader l's config for p. It is a pure function of (l, p)
 // and the templates.
 func (r *Renderer) Render(l Loader, p BootParams) ([]byte, error) {
@@ -274,8 +283,8 @@ func (r *Renderer) Render(l Loader, p BootParams) ([]byte, error) {
 	base := strings.TrimSuffix(p.ServerURL, "/")
 	d := renderData{
 		BootParams:  p,
-		KernelURL:   base + "/" + strings.TrimPrefix(p.Kernel, "/"),
-		InitrdURL:   base + "/" + strings.TrimPrefix(p.Initrd, "/"),
+		KernelURL:   base + "/" + strings.TrimPrefix(p.Kernel, "/") + macQuery(p.MAC),
+		InitrdURL:   base + "/" + strings.TrimPrefix(p.Initrd, "/") + macQuery(p.MAC),
 		KernelPath:  "/" + strings.TrimPrefix(p.Kernel, "/"),
 		InitrdPath:  "/" + strings.TrimPrefix(p.Initrd, "/"),
 		EFIFallback: arches[p.Platform.Arch].EFIFallback,
