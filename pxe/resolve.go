@@ -26,6 +26,12 @@ type Resolver interface {
 	Resolve(ctx context.Context, req Request) (*File, error)
 }
 
+// ResolverFunc adapts a function to Resolver.
+type ResolverFunc func(ctx context.Context, req Request) (*File, error)
+
+// Resolve calls f.
+func (f ResolverFunc) Resolve(ctx context.Context, req Request) (*File, error) { return f(ctx, req) }
+
 // BootQuery is what a booting machine tells about itself.
 type BootQuery struct {
 	MAC      net.HardwareAddr // nil when the loader did not say (pxelinux.cfg/default)
