@@ -361,3 +361,23 @@ func TestTFTPFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestTFTPBlockRollover: more than 65535 blocks of 512 bytes; the block
+// number wraps to 0 (what tftpd-hpa, atftp and curl do).
+func TestTFTPBlockRollover(t *testing.T) {
+	testenv.RequireBinaries(t, "atftp")
+	dir, sums := bootRoot(t, map[string]int{"roll.bin": 512*65536 + 1000})
+	_, addr := startTFTP(t, dirFiles(t, dir))
+	host, port, _ := net.SplitHostPort(addr)
+	local := filepath.Join(t.TempDir(), "roll.bin")
+	ctx := testContext(t)
+	start := time.Now()
+	if b, err := exec.CommandContext(ctx, "atftp", "--get", "-r", "roll.bin", "-l", local, host, port).CombinedOutput(); err != nil {
+		t.Fatalf("atftp: %v\n%s", err, b)
+	}
+	got, _ := os.ReadFile(local)
+	if sha256.Sum256(got) != sums["roll.bin"] {
+		t.Fatalf("%d bytes, content differs", len(got))
+	}
+	t.Logf("65538 blocks of 512 in %v", time.Since(start).Round(time.Millisecond))
+}
