@@ -39,7 +39,8 @@ type File struct {
 // Files is where both servers read files from: a directory (DirFiles) today,
 // the rack's image cache later. name is already cleaned by CleanName
 // (slash-separated, relative, no ".."). Open returns an error wrapping
-// ErrNotFound when there is no such file.
+// ErrNotFound when there is no such file. ctx bounds the open only (the
+// servers cancel it once Open returns): the Body must stay readable after.
 type Files interface {
 	Open(ctx context.Context, name string) (*File, error)
 }

@@ -144,8 +144,14 @@ func classify(err error) result {
 // (UEFI PXE asks for tsize and aborts after the OACK, then asks again).
 var errClientAborted = errors.New("client aborted the transfer")
 
+// openTimeout bounds how long a request waits for the resolver (which may
+// ask the region through the rack) and Files to answer.
+const openTimeout = 10 * time.Second
+
 // open resolves a cleaned name: the resolver first, then files.
 func open(ctx context.Context, files Files, r Resolver, req Request) (f *File, generated bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
 	if r != nil {
 		f, err := r.Resolve(ctx, req)
 		if err == nil {
