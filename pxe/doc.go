@@ -32,7 +32,7 @@
 // that socket option gets no interface information and is clamped to 512.
 // TFTPServer therefore turns pin's own negotiation off
 // (SetBlockSizeNegotiation(false)) and puts a thin front in front of pin: the
-// listening socket has IP_PKTINFO enabled when it is created (ListenTFTP), so
+// listening socket has IP_PKTINFO enabled when it is created (Listen), so
 // no datagram can arrive without it, and the front clamps the requested
 // blksize to min(request, interface MTU − 28, WithMaxBlockSize) before pin
 // sees the request. The same front answers what pin would get wrong with the
@@ -43,7 +43,8 @@
 // allows. A consequence of the front is that pin answers from a socket bound
 // to the wildcard address: the kernel picks the source address by route,
 // which is the address the client used on any rack with one address per
-// subnet.
+// subnet. pin also opens that socket on Serve's thread, so inside a network
+// namespace Serve must run on a thread in it (testenv.Netns.Do).
 //
 // pin has no RFC 7440 windowsize; it can send ahead without negotiation
 // (SetAnticipate) but needs every ACK of a window. The front picks the
