@@ -1,0 +1,651 @@
+package dhcpsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	dropNoInterface = "broadcast_without_interface"
+	dropPanic       = "panic"
+	dropSend        = "send_error"
+)
+
+// Server is a DHCPv4 server. Build it with New, run it with Run.
+type Server struct {
+	cfg   *compiled
+	log   *slog.Logger
+	reg   prometheus.Registerer
+	hook  LeaseHook
+	met   *metrics
+	now   func() time.Time
+	laddr string // WithListenAddr: one unbound socket instead of one per interface
+
+	mu    sync.Mutex // guards table and the order of records appended to store
+	table *leaseTable
+	store *leaseLog // nil: memory only
+	fo    partner   // nil: no partner
+
+	outMu  sync.Mutex
+	outbox map[*ipv4.PacketConn][]outMsg // durable replies waiting for sendOutbox
+
+	readyOnce sync.Once
+	ready     chan struct{}
+	connsMu   sync.Mutex
+	socks     []sock
+	addrs     []net.Addr
+}
+
+// partner is what the server needs from a failover peer link.
+type partner interface {
+	// answer reports whether this server answers the client now.
+	answer(mac net.HardwareAddr) bool
+	// mayAllocate reports whether this server may hand out addr afresh.
+	mayAllocate(addr netip.Addr) bool
+	// replicateSync reports whether replies must wait for the partner's
+	// acknowledgement of their lease update.
+	replicateSync() bool
+	// replicate sends a lease update; done runs once the partner has it
+	// (or at once when the reply need not wait).
+	replicate(l Lease, done func())
+	run(ctx context.Context) error
+}
+
+// Opt configures a Server.
+type Opt func(*Server)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Opt { return func(s *Server) { s.log = l } }
+
+// WithRegisterer registers the server's Prometheus collectors on r
+// (default: none registered).
+func WithRegisterer(r prometheus.Registerer) Opt { return func(s *Server) { s.reg = r } }
+
+// WithLeaseHook delivers lease events to h once they are durable.
+func WithLeaseHook(h LeaseHook) Opt { return func(s *Server) { s.hook = h } }
+
+// WithListenAddr serves from one UDP socket on addr (e.g. "127.0.0.1:0")
+// bound to no interface, instead of one socket per Config.Interfaces entry.
+// Such a server answers only relayed and unicast requests (no broadcasts
+// leave it); it needs no root. For tests and relay-only deployments.
+func WithListenAddr(addr string) Opt { return func(s *Server) { s.laddr = addr } }
+
+// WithPorts overrides the client (68) and relay (67) ports replies go to;
+// tests without root use it.
+func WithPorts(client, relay uint16) Opt {
+	return func(s *Server) { s.cfg.clientPort, s.cfg.relayPort = client, relay }
+}
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Opt { return func(s *Server) { s.now = now } }
+
+// New validates cfg and loads the lease log from cfg.LeaseDir.
+func New(cfg Config, opts ...Opt) (*Server, error) {
+	c, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now,
+		table: newLeaseTable(), ready: make(chan struct{}),
+		outbox: map[*ipv4.PacketConn][]outMsg{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	for _, sn := range c.subnets {
+		for _, p := range sn.Pools {
+			s.table.addPool(p)
+		}
+	}
+	if c.cfg.LeaseDir != "" {
+		lg, leases, err := openLeaseLog(c.cfg.LeaseDir)
+		if err != nil {
+			return nil, err
+		}
+		s.store = lg
+		lg.onFlushed = s.sendOutbox
+		now := s.now()
+		for _, l := range leases {
+			s.table.put(l, now)
+		}
+	}
+	s.met = newMetrics(s.reg, s)
+	if s.store != nil {
+		s.store.syncs = s.met.batches.Inc
+	}
+	return s, nil
+}
+
+// Ready is closed once every socket is open (and Addr answers).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the local addresses of the server's sockets.
+func (s *Server) Addrs() []net.Addr {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Run serves until ctx ends. It returns nil after a clean shutdown, or the
+// error that stopped it (a socket that cannot be opened, a lease log that
+// cannot be written).
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(ctx); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	s.connsMu.Lock()
+	socks := s.socks
+	s.connsMu.Unlock()
+	closeAll := func() {
+		for _, k := range socks {
+			k.pc.Close()
+		}
+	}
+	// Sockets close when ctx ends so blocked reads return.
+	g.Go(func() error { <-ctx.Done(); closeAll(); return nil })
+	logCtx, stopLog := context.WithCancel(context.Background())
+	var logErr error
+	var logWG sync.WaitGroup
+	if s.store != nil {
+		logWG.Add(1)
+		go func() {
+			defer logWG.Done()
+			if err := s.store.run(logCtx); err != nil {
+				logErr = err
+			}
+		}()
+		g.Go(func() error {
+			// A dead committer means no ACK can be made durable: stop.
+			select {
+			case <-s.store.done:
+				if s.store.err != nil {
+					return s.store.err
+				}
+			case <-ctx.Done():
+			}
+			return nil
+		})
+		g.Go(func() error { s.compactor(ctx); return nil })
+	}
+	g.Go(func() error { s.sweeper(ctx); return nil })
+	if s.fo != nil {
+		g.Go(func() error { return s.fo.run(ctx) })
+	}
+	for _, k := range socks {
+		g.Go(func() error { return s.serve(ctx, k.pc, k.iface) })
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	err := g.Wait()
+	// Readers have stopped: flush what was appended, then stop the log.
+	stopLog()
+	logWG.Wait()
+	if err == nil {
+		err = logErr
+	}
+	return err
+}
+
+type sock struct {
+	pc    *ipv4.PacketConn
+	iface *net.Interface // nil for the WithListenAddr socket
+}
+
+// Listen opens the server's sockets; Run calls it when it has not been
+// called. Calling it first lets a caller open the sockets inside a network
+// namespace (or with privileges) and run the server from anywhere.
+func (s *Server) Listen(ctx context.Context) error {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if len(s.socks) > 0 {
+		return nil
+	}
+	var socks []sock
+	closeAll := func() {
+		for _, k := range socks {
+			k.pc.Close()
+		}
+	}
+	if s.laddr != "" {
+		pc, err := listen(ctx, s.laddr, "")
+		if err != nil {
+			return err
+		}
+		socks = append(socks, sock{pc: pc})
+	} else {
+		for _, name := range s.cfg.cfg.Interfaces {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("dhcpsrv: interface %q (Config.Interfaces): %w", name, err)
+			}
+			pc, err := listen(ctx, "0.0.0.0:67", name)
+			if err != nil {
+				closeAll()
+				return err
+			}
+			socks = append(socks, sock{pc: pc, iface: ifi})
+		}
+	}
+	if len(socks) == 0 {
+		return fmt.Errorf("%w: no Interfaces and no WithListenAddr: name the interfaces to serve", ErrInvalidConfig)
+	}
+	s.socks = socks
+	for _, k := range socks {
+		s.addrs = append(s.addrs, k.pc.LocalAddr())
+	}
+	return nil
+}
+
+func listen(ctx context.Context, addr, device string) (*ipv4.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			for _, o := range [][2]int{{unix.SO_REUSEADDR, 1}, {unix.SO_BROADCAST, 1}} {
+				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], o[1]); serr != nil {
+					return
+				}
+			}
+			// Big buffers ride out bursts (a fleet powering on at once);
+			// the FORCE variants pass rmem_max when root.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+			}
+			if device != "" {
+				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, device)
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := lc.ListenPacket(ctx, "udp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dhcpsrv: listen on %s (device %q; binding a device needs root): %w", addr, device, err)
+	}
+	pc := ipv4.NewPacketConn(c)
+	if err := pc.SetControlMessage(ipv4.FlagInterface, true); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dhcpsrv: %s: enable IP_PKTINFO: %w", addr, err)
+	}
+	return pc, nil
+}
+
+// outMsg is one reply ready for the wire.
+type outMsg struct {
+	b         []byte
+	to        *net.UDPAddr
+	ifindex   int
+	mt        dhcpv4.MessageType
+	broadcast bool
+}
+
+const batchSize = 64
+
+// serve is the read loop of one socket: read a batch, decide every packet
+// under one lock, send what needs no durability, queue the rest.
+func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interface) error {
+	msgs := make([]ipv4.Message, batchSize)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+		msgs[i].OOB = ipv4.NewControlMessage(ipv4.FlagInterface)
+	}
+	names := map[int]string{}
+	ifname := func(idx int) string {
+		if ifi != nil {
+			return ifi.Name
+		}
+		if n, ok := names[idx]; ok {
+			return n
+		}
+		n := ""
+		if i, err := net.InterfaceByIndex(idx); err == nil {
+			n = i.Name
+		}
+		names[idx] = n
+		return n
+	}
+	var now []outMsg
+	for {
+		n, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("dhcp read failed", "err", err)
+			continue
+		}
+		now = now[:0]
+		s.mu.Lock()
+		t := s.now()
+		for i := range n {
+			m := &msgs[i]
+			var cm ipv4.ControlMessage
+			idx := 0
+			if cm.Parse(m.OOB[:m.NN]) == nil {
+				idx = cm.IfIndex
+			}
+			if ifi != nil {
+				idx = ifi.Index
+			}
+			if o, ok := s.handle(m.Buffers[0][:m.N], ifname(idx), idx, t, pc); ok {
+				now = append(now, o)
+			}
+		}
+		s.mu.Unlock()
+		s.sendBatch(pc, now)
+		s.sendOutbox()
+	}
+}
+
+// handle decides one packet and applies its lease action. It runs with
+// s.mu held. A reply that must wait for durability is queued on the lease
+// log; ok reports a reply to send right away.
+func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *ipv4.PacketConn) (o outMsg, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.met.drop(dropPanic)
+			s.log.Error("dhcp request handling panicked; dropped", "panic", r)
+			ok = false
+		}
+	}()
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		s.met.drop(DropMalformed)
+		s.log.Debug("malformed dhcp packet dropped", "err", err, "iface", iface)
+		return outMsg{}, false
+	}
+	s.met.in[req.MessageType()].Inc()
+	e := env{now: now, iface: iface}
+	if s.fo != nil {
+		e.answer, e.mayAllocate = s.fo.answer, s.fo.mayAllocate
+	}
+	d := decide(req, e, s.cfg, s.table)
+	if d.Drop != "" {
+		s.met.drop(d.Drop)
+		s.log.Debug("dhcp request dropped", "reason", d.Drop, "mac", req.ClientHWAddr, "xid", req.TransactionID, "iface", iface)
+	}
+	if d.Reply != nil {
+		o = outMsg{b: d.Reply.ToBytes(), ifindex: ifindex, mt: d.Reply.MessageType(), broadcast: d.Broadcast}
+		if d.Broadcast {
+			o.to = &net.UDPAddr{IP: net.IPv4bcast, Port: int(d.To.Port())}
+		} else {
+			o.to = net.UDPAddrFromAddrPort(d.To)
+		}
+	}
+	switch d.Action {
+	case ActOffer:
+		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateBound && cur.holds(now) && string(cur.MAC) == string(d.Lease.MAC) {
+			break // re-offering a client its own binding changes nothing
+		}
+		s.table.put(d.Lease, now)
+	case ActUnhold:
+		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateOffered && string(cur.MAC) == string(d.Lease.MAC) {
+			cur.State, cur.Expiry = StateExpired, now
+			s.table.put(cur, now)
+		}
+	case ActCommit, ActRelease, ActDecline:
+		s.table.put(d.Lease, now)
+		ev := LeaseEvent{Type: d.Event, Lease: d.Lease}
+		switch d.Action {
+		case ActRelease:
+			ev.Type = EventRelease
+		case ActDecline:
+			ev.Type = EventDecline
+		}
+		var reply *outMsg
+		if d.Reply != nil {
+			reply = &o
+		}
+		s.commit(ev, pc, reply)
+		return outMsg{}, false
+	}
+	return o, d.Reply != nil
+}
+
+// commit makes a lease change durable (and replicated, with a partner),
+// then sends the reply and delivers the event. Called with s.mu held, so
+// records reach the log in decision order.
+func (s *Server) commit(ev LeaseEvent, pc *ipv4.PacketConn, reply *outMsg) {
+	var r outMsg
+	if reply != nil {
+		r = *reply
+	}
+	finish := func() {
+		if reply != nil {
+			s.outMu.Lock()
+			s.outbox[pc] = append(s.outbox[pc], r)
+			s.outMu.Unlock()
+		}
+		if s.hook != nil {
+			s.hook(ev)
+		}
+	}
+	waits := 0
+	if s.store != nil {
+		waits++
+	}
+	if s.fo != nil && s.fo.replicateSync() {
+		waits++
+	}
+	var barrier *countdown
+	done := finish
+	if waits > 1 {
+		barrier = &countdown{n: waits, fn: finish}
+		done = barrier.done
+	}
+	if s.fo != nil {
+		s.fo.replicate(ev.Lease, done)
+	}
+	if s.store != nil {
+		s.met.commits.Inc()
+		s.store.append(ev.Lease, done)
+	}
+	if waits == 0 {
+		finish()
+	}
+}
+
+// countdown runs fn when done has been called n times.
+type countdown struct {
+	mu sync.Mutex
+	n  int
+	fn func()
+}
+
+func (c *countdown) done() {
+	c.mu.Lock()
+	c.n--
+	fire := c.n == 0
+	c.mu.Unlock()
+	if fire {
+		c.fn()
+	}
+}
+
+// sendOutbox sends every durable reply queued so far.
+func (s *Server) sendOutbox() {
+	s.outMu.Lock()
+	if len(s.outbox) == 0 {
+		s.outMu.Unlock()
+		return
+	}
+	box := s.outbox
+	s.outbox = make(map[*ipv4.PacketConn][]outMsg, len(box))
+	s.outMu.Unlock()
+	for pc, msgs := range box {
+		s.sendBatch(pc, msgs)
+	}
+}
+
+// sendBatch sends replies with as few sendmmsg calls as possible.
+func (s *Server) sendBatch(pc *ipv4.PacketConn, out []outMsg) {
+	if len(out) == 0 {
+		return
+	}
+	msgs := make([]ipv4.Message, 0, len(out))
+	kept := out[:0:0]
+	for _, o := range out {
+		if o.broadcast && s.laddr != "" {
+			// An unbound socket would broadcast on whatever interface
+			// routing picks: never do that.
+			s.met.drop(dropNoInterface)
+			continue
+		}
+		m := ipv4.Message{Buffers: [][]byte{o.b}, Addr: o.to}
+		if o.ifindex != 0 && o.broadcast {
+			m.OOB = (&ipv4.ControlMessage{IfIndex: o.ifindex}).Marshal()
+		}
+		msgs = append(msgs, m)
+		kept = append(kept, o)
+	}
+	for len(msgs) > 0 {
+		n, err := pc.WriteBatch(msgs, 0)
+		if err != nil {
+			// Count the one that failed and go on with the rest.
+			s.met.drop(dropSend)
+			s.log.Debug("dhcp reply not sent", "to", msgs[0].Addr, "err", err)
+			n = 1
+		} else {
+			for _, o := range kept[:n] {
+				s.met.out[o.mt].Inc()
+			}
+		}
+		msgs, kept = msgs[n:], kept[n:]
+	}
+}
+
+// sweeper reclaims expired leases once a second.
+func (s *Server) sweeper(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		s.table.sweep(s.now(), func(l Lease) {
+			s.commit(LeaseEvent{Type: EventExpire, Lease: l}, nil, nil)
+		})
+		s.mu.Unlock()
+	}
+}
+
+// compactor snapshots the lease state and drops old log segments once the
+// log holds many more records than live leases.
+func (s *Server) compactor(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.compact(ctx, false); err != nil {
+			s.log.Error("lease log compaction failed; will retry", "err", err)
+		}
+	}
+}
+
+func (s *Server) compact(ctx context.Context, force bool) error {
+	s.mu.Lock()
+	if !force && s.store.sinceCompaction() < max(20000, 2*len(s.table.byAddr)) {
+		s.mu.Unlock()
+		return nil
+	}
+	seq, ok := s.store.markRotate()
+	if !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	now := s.now()
+	snap := make([]Lease, 0, len(s.table.byAddr))
+	for _, l := range s.table.byAddr {
+		if l.State == StateBound || l.State == StateDeclined {
+			if l.holds(now) {
+				snap = append(snap, *l)
+			}
+		}
+	}
+	s.mu.Unlock()
+	// Wait until the committer has switched segments.
+	switched := make(chan struct{})
+	s.store.after(func() { close(switched) })
+	select {
+	case <-switched:
+	case <-ctx.Done():
+		return nil
+	case <-s.store.done:
+		return s.store.err
+	}
+	return s.store.writeSnapshot(seq, snap)
+}
+
+// Leases returns a copy of every lease record the server holds.
+func (s *Server) Leases() []Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.table.all()
+}
+
+// SubnetStats is the lease usage of one subnet.
+type SubnetStats struct {
+	Subnet   string
+	Active   int // bound, unexpired leases
+	PoolSize int
+	PoolHeld int // pool addresses bound, offered or declined
+}
+
+// Stats returns per-subnet lease usage.
+func (s *Server) Stats() []SubnetStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	idx := map[string]*SubnetStats{}
+	var out []SubnetStats
+	for _, sn := range s.cfg.subnets {
+		st := SubnetStats{Subnet: sn.Name}
+		for _, p := range sn.Pools {
+			st.PoolSize += p.Size()
+			if ps := s.table.pools[p]; ps != nil {
+				st.PoolHeld += ps.held
+			}
+		}
+		out = append(out, st)
+	}
+	for i := range out {
+		idx[out[i].Subnet] = &out[i]
+	}
+	for _, l := range s.table.byAddr {
+		if l.State == StateBound && l.holds(now) {
+			if st := idx[l.Subnet]; st != nil {
+				st.Active++
+			}
+		}
+	}
+	return out
+}
+
+var _ io.Closer = (*ipv4.PacketConn)(nil)

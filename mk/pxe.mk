@@ -1,0 +1,14 @@
+# pxe: TFTP and HTTP boot server comparison benchmarks (root: network
+# namespaces). Figures and how to read them: pxe/README.md.
+.PHONY: bench-tftp bench-http
+
+bench: bench-tftp bench-http
+
+# 64 MiB with atftp blksize 1468 (ironkit vs tftpd-hpa over the same veth),
+# a send-ahead window sweep, and 20 concurrent clients.
+bench-tftp:
+	IRONKIT_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchTFTP$$' -v ./pxe/
+
+# 200 concurrent connections fetching a 100 MiB file (wrk), ironkit vs nginx.
+bench-http:
+	IRONKIT_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBenchHTTP$$' -v ./pxe/
