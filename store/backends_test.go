@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +13,6 @@ import (
 	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/store"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // backend is one database engine a store test runs on: a fresh, empty
@@ -92,34 +88,10 @@ func sqliteBackend(t testing.TB) backend {
 	return backend{name: store.SQLite, dsn: "file:" + path}
 }
 
-// postgresBackend creates a database with a random name on the test server
-// and drops it at cleanup.
+// postgresBackend gives the test a database of its own on the test server.
 func postgresBackend(t testing.TB) backend {
 	t.Helper()
-	admin := testenv.PostgresDSN(t)
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse %s: %v", testenv.PostgresEnv, err)
-	}
-	name := strings.ToLower(testenv.RandomName("ironkit_test_"))
-	db := bun.NewDB(sqlOpenPG(admin), pgdialect.New())
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		db := bun.NewDB(sqlOpenPG(admin), pgdialect.New())
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return backend{name: store.Postgres, dsn: u.String()}
+	return backend{name: store.Postgres, dsn: testenv.FreshPostgres(t, "ironkit_test")}
 }
 
 func sqlOpenPG(dsn string) *sql.DB {

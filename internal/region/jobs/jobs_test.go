@@ -2,13 +2,10 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,43 +45,16 @@ func openDB(t *testing.T, b Backend, path string) *sql.DB {
 		t.Cleanup(func() { db.Close() })
 		return db
 	default:
-		dsn := testenv.PostgresDSN(t)
 		if path == "" {
-			path = createPGDatabase(t, dsn)
+			path = testenv.FreshPostgres(t, "jobs")
 		}
-		u, _ := url.Parse(dsn)
-		u.Path = "/" + path
-		db, err := sql.Open("pgx", u.String())
+		db, err := sql.Open("pgx", path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-}
-
-func createPGDatabase(t *testing.T, dsn string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "jobs_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", dsn)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-	})
-	return name
 }
 
 func forBackends(t *testing.T, f func(t *testing.T, b Backend)) {
@@ -440,7 +410,7 @@ func TestJobSurvivesRegionRestart(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "region.db")
 		if b == Postgres {
-			path = createPGDatabase(t, testenv.PostgresDSN(t))
+			path = testenv.FreshPostgres(t, "jobs")
 		}
 		ms, pw := newFakeMachines(), newFakePower()
 		ms.set("rel1", lifecycle.Releasing)
