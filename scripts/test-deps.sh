@@ -14,6 +14,7 @@ PKGS=(
   openipmi ipmitool
   kmod iproute2 tcpdump cpio wrk
   pxelinux syslinux-common grub-efi-amd64-bin
+  chromium chromium-driver
 )
 
 missing=()
