@@ -1,5 +1,6 @@
 # images: benchmark and long tests (see images/README.md for figures).
 .PHONY: bench-images test-images-big
+bench: bench-images
 
 # Region → rack sync of 4 GiB over loopback against curl of the same files,
 # same run; prints throughput, ratios and the rack's peak RSS. Needs curl and
