@@ -382,6 +382,16 @@ func TestBrowserCommission(t *testing.T) {
 			t.Fatalf("power shown %q, BMC powered on %v; want off and off", p, bmcs[0].PoweredOn())
 		}
 	}
+	// The actions and the inventory followed, still without a reload.
+	d.wait(`a[href$="/confirm/deploy"], a[href$="/confirm/allocate"]`, 10*time.Second)
+	d.exec(`return document.body.innerText;`, &pageText)
+	if !strings.Contains(pageText, "Simulated Xeon") || !strings.Contains(pageText, "eno1") {
+		t.Errorf("inventory not shown after commissioning")
+	}
+	d.exec(`return window.ironkitNoReload || 0;`, &marker)
+	if marker != 42 {
+		t.Fatal("the page reloaded instead of updating in place")
+	}
 	d.shot("ready")
 	if m, err := svc.Store().Machine(ctx, id); err != nil || m.Status != lifecycle.Ready {
 		t.Fatalf("store: %v %v", m, err)
@@ -389,12 +399,17 @@ func TestBrowserCommission(t *testing.T) {
 	if bmcs[1].PoweredOn() || bmcs[2].PoweredOn() {
 		t.Error("commissioning one machine powered on another's BMC")
 	}
-	// The reloaded page shows the inventory.
-	d.open(base + "/ui/machines/" + id)
-	d.wait("#machine", 10*time.Second)
-	d.exec(`return document.body.innerText;`, &pageText)
-	if !strings.Contains(pageText, "Simulated Xeon") || !strings.Contains(pageText, "eno1") {
-		t.Errorf("inventory not shown after commissioning")
+	// The list shows it Ready too, and updates when it changes.
+	d.open(base + "/ui/machines")
+	d.wait(`tr[data-system-id="`+id+`"] td[data-status="ready"]`, 10*time.Second)
+	d.exec(`window.ironkitNoReload = 7; return null;`, nil)
+	if err := apiCall("POST", "/api/v1/machines/"+id+"/actions/mark-broken", lr.APIKey.Key, api.ActionRequest{Comment: "e2e"}, nil); err != nil {
+		t.Fatal(err)
 	}
-	d.shot("machine-ready")
+	d.wait(`tr[data-system-id="`+id+`"] td[data-status="broken"]`, 10*time.Second)
+	d.exec(`return window.ironkitNoReload || 0;`, &marker)
+	if marker != 7 {
+		t.Fatal("the list reloaded instead of updating in place")
+	}
+	d.shot("list-broken")
 }

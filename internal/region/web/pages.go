@@ -461,15 +461,12 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, s *session) {
 			"Action": a, "ActionTitle": actionTitle(a), "Help": actionHelp(a), "Error": explain(err)})
 		return
 	}
-	h.setFlash(s, fmt.Sprintf("%s: done. %s is now %s (power %s).", actionTitle(a), m.Hostname, m.StatusTitle, orUnknown(m.PowerState)))
-	http.Redirect(w, r, "/ui/machines/"+url.PathEscape(m.SystemID), http.StatusSeeOther)
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
+	msg := fmt.Sprintf("%s: done. %s is now %s", actionTitle(a), m.Hostname, m.StatusTitle)
+	if m.PowerState != "" && m.PowerState != "unknown" {
+		msg += ", power " + m.PowerState
 	}
-	return s
+	h.setFlash(s, msg+".")
+	http.Redirect(w, r, "/ui/machines/"+url.PathEscape(m.SystemID), http.StatusSeeOther)
 }
 
 // rackHealth is a rack as the controllers page shows it.

@@ -159,7 +159,7 @@ func mkMachine(t testing.TB, st *store.Store, host string, status lifecycle.Stat
 	t.Helper()
 	m, err := st.CreateMachine(context.Background(), store.Machine{Hostname: host, Architecture: "amd64/generic", Status: status, Owner: owner,
 		Interfaces: []store.Interface{{MAC: net.HardwareAddr{0x52, 0x54, 0x02, byte(i >> 16), byte(i >> 8), byte(i)}}},
-		Power: store.Power{Type: "ipmi", Params: map[string]string{"power_address": "127.0.0.1", "power_user": "admin", "power_pass": "hunter2-secret"}}}, "test")
+		Power:      store.Power{Type: "ipmi", Params: map[string]string{"power_address": "127.0.0.1", "power_user": "admin", "power_pass": "hunter2-secret"}}}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

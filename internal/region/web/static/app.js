@@ -50,6 +50,26 @@
   }
 
   var machine = document.getElementById("machine");
+
+  // refreshSections fetches the machine page again and swaps in its
+  // sections (actions, inventory, events) in place: no reload, and a
+  // section holding the keyboard focus is left alone.
+  function refreshSections() {
+    fetch(location.pathname, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        doc.querySelectorAll("section[data-live]").forEach(function (fresh) {
+          var old = document.getElementById(fresh.id);
+          if (old && !old.contains(document.activeElement)) {
+            old.replaceWith(document.importNode(fresh, true));
+          }
+        });
+      })
+      .catch(function () { /* the next change retries */ });
+  }
+
   if (machine) {
     var id = machine.dataset.systemId;
     poll("/ui/machines/" + encodeURIComponent(id) + "/state.json", function (st) {
@@ -59,7 +79,8 @@
       document.getElementById("power").textContent = st.power_state || "unknown";
       document.getElementById("owner").textContent = st.owner || "—";
       if (String(st.revision) !== machine.dataset.revision) {
-        document.getElementById("changed").hidden = false;
+        machine.dataset.revision = String(st.revision);
+        refreshSections();
       }
     });
   }
