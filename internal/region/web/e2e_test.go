@@ -314,9 +314,20 @@ func TestBrowserCommission(t *testing.T) {
 	}
 	d.shot("login")
 	d.typeInto("#username", "admin")
-	d.typeInto("#password", "admin-password")
-	d.click("form.login button[type=submit]")
+	d.typeInto("#password", "admin-password\uE007") // Enter submits: keyboard only
 	d.wait("table#machines", 15*time.Second)
+	// Keyboard: the first Tab reaches the skip link, which is visible
+	// when focused.
+	d.must("POST", "/actions", map[string]any{"actions": []any{map[string]any{"type": "key", "id": "kb", "actions": []any{
+		map[string]any{"type": "keyDown", "value": "\uE004"}, map[string]any{"type": "keyUp", "value": "\uE004"}}}}})
+	var focus struct {
+		Class string  `json:"class"`
+		Left  float64 `json:"left"`
+	}
+	d.exec(`var e = document.activeElement; return {class: e.className, left: e.getBoundingClientRect().left};`, &focus)
+	if focus.Class != "skip" || focus.Left < 0 {
+		t.Errorf("first Tab focuses %+v, want the visible skip link", focus)
+	}
 	d.shot("machines")
 	d.exec(unlabelled, &bad)
 	if len(bad) > 0 {
