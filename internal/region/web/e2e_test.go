@@ -423,4 +423,13 @@ func TestBrowserCommission(t *testing.T) {
 		t.Fatal("the list reloaded instead of updating in place")
 	}
 	d.shot("list-broken")
+
+	// A failing action says why, in an alert.
+	d.open(base + "/ui/machines/" + ids[1] + "/confirm/deploy")
+	d.click("#confirm")
+	msg := d.text("#error")
+	if !strings.Contains(msg, "Deploy is not possible while the machine is New") || !strings.Contains(msg, "Allowed now: Commission") {
+		t.Errorf("failed action message: %q", msg)
+	}
+	d.shot("action-failed")
 }

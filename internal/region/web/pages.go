@@ -69,7 +69,10 @@ func actionTitle(a string) string {
 			return t.title
 		}
 	}
-	return a
+	if a == "" {
+		return a
+	}
+	return strings.ToUpper(a[:1]) + strings.ReplaceAll(a[1:], "-", " ") // retire → Retire
 }
 
 func actionHelp(a string) string {
