@@ -48,8 +48,8 @@ type Config struct {
 	// ShutdownTimeout bounds the drain of requests on shutdown (default 10s).
 	ShutdownTimeout time.Duration
 	// UI, when set, builds the operator web page from the API's own
-	// handler; it serves every path the route table does not (outside
-	// /api/). Nil: those paths answer a JSON 404.
+	// handler; it serves / and /ui/... Every other unknown path answers a
+	// JSON 404.
 	UI func(api http.Handler) (http.Handler, error)
 }
 
@@ -130,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ui != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+		if ui != nil && (r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/")) {
 			ui.ServeHTTP(w, r)
 			return
 		}

@@ -124,6 +124,9 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 	})
+	h.mux.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
+	})
 	h.mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/machines", http.StatusSeeOther)
 	})

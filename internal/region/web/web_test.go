@@ -297,8 +297,16 @@ func TestActionsAndFailures(t *testing.T) {
 			t.Errorf("%s: HTTP %d", p, code)
 		}
 	}
-	if code, body := b.get("/api/v1/nosuch"); code != 404 || !strings.Contains(body, "route_not_found") {
-		t.Errorf("the API's 404 changed: %d %s", code, body)
+	for _, p := range []string{"/api/v1/nosuch", "/rpc/v1/x", "/elsewhere"} {
+		if code, body := b.get(p); code != 404 || !strings.Contains(body, "route_not_found") {
+			t.Errorf("%s: not the API's JSON 404: %d %s", p, code, body)
+		}
+	}
+	if code, body := b.get("/ui/nosuch"); code != 404 || !strings.Contains(body, "There is no page /ui/nosuch") {
+		t.Errorf("/ui/nosuch: %d %s", code, body)
+	}
+	if code, body := b.get("/"); code != 200 || !strings.Contains(body, `id="machines"`) {
+		t.Errorf("/ is not the machines list: %d", code)
 	}
 }
 
