@@ -1,5 +1,6 @@
 // Command regiond is ironkit's region controller: the REST API (/api/v1),
-// durable lifecycle jobs, and (later) the rack RPC, on port 5240. It is a
+// the operator web page (/ and /ui/), durable lifecycle jobs, and (later)
+// the rack RPC, on port 5240. It is a
 // thin main: it reads flags, the YAML config file and the environment into
 // a config.Config and hands it to internal/region.
 //

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +28,7 @@ import (
 	"github.com/ironkit/ironkit/internal/region/backend"
 	"github.com/ironkit/ironkit/internal/region/bootres"
 	"github.com/ironkit/ironkit/internal/region/jobs"
+	"github.com/ironkit/ironkit/internal/region/web"
 	"github.com/ironkit/ironkit/power"
 	"github.com/ironkit/ironkit/store"
 )
@@ -50,6 +52,9 @@ type Options struct {
 	RPC http.Handler
 	// StoreOptions are passed to store.Open.
 	StoreOptions []store.Option
+	// WebPollInterval is how often the web page polls for changes; zero is
+	// the web package's default.
+	WebPollInterval time.Duration
 }
 
 // Service is a running region: store, backend, jobs and API.
@@ -141,6 +146,9 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
 		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,
 		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(), SecretParam: backend.SecretParam(powerTypes),
+		UI: func(apiHandler http.Handler) (http.Handler, error) {
+			return web.New(web.Config{API: apiHandler, Logger: o.Logger.With("part", "web"), PollInterval: o.WebPollInterval})
+		},
 	})
 	if err != nil {
 		return fail(err)

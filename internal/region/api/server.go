@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of requests on shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// UI, when set, builds the operator web page from the API's own
+	// handler; it serves / and /ui/... Every other unknown path answers a
+	// JSON 404.
+	UI func(api http.Handler) (http.Handler, error)
 }
 
 // Server is the region's HTTP service.
@@ -118,7 +123,17 @@ func New(cfg Config) (*Server, error) {
 		seen[rt.Op] = true
 		s.mux.Handle(rt.Pattern(), s.wrap(rt))
 	}
+	var ui http.Handler
+	if cfg.UI != nil {
+		if ui, err = cfg.UI(s.mux); err != nil {
+			return nil, fmt.Errorf("api: web page: %w", err)
+		}
+	}
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ui != nil && (r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/")) {
+			ui.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, &Error{Status: http.StatusNotFound, Code: "route_not_found",
 			Message: fmt.Sprintf("no route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)})
 	}))
