@@ -337,9 +337,22 @@ func TestBrowserCommission(t *testing.T) {
 	// Find the machine.
 	d.typeInto("#q", "e2e-node-1")
 	d.click("form.filters button[type=submit]")
-	d.wait(`tr[data-system-id="`+id+`"]`, 10*time.Second)
+	// The page before the search lists the machine too: wait for the
+	// navigation to the search's own page, then count its rows.
 	var rows int
-	d.exec(`return document.querySelectorAll('#machines tbody tr[data-system-id]').length;`, &rows)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var onResults bool
+		d.exec(`return new URLSearchParams(location.search).get('q') === 'e2e-node-1' && document.readyState === 'complete';`, &onResults)
+		if onResults {
+			d.wait(`tr[data-system-id="`+id+`"]`, 10*time.Second)
+			d.exec(`return document.querySelectorAll('#machines tbody tr[data-system-id]').length;`, &rows)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the search for e2e-node-1 never loaded its results page")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if rows != 1 {
 		t.Fatalf("search for e2e-node-1 shows %d rows", rows)
 	}
