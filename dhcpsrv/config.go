@@ -43,8 +43,9 @@ type Subnet struct {
 	// Interface, when set, is the interface the subnet is directly attached
 	// to: unrelayed packets arriving there are served from this subnet.
 	Interface string
-	// ServerAddr is this server's address on the subnet: the server
-	// identifier (option 54) and the default next-server.
+	// ServerAddr is this server's address on the subnet (for a relayed
+	// subnet: the address relays forward to): the server identifier
+	// (option 54) and the default next-server.
 	ServerAddr netip.Addr
 	// Pools are the dynamic ranges; reservations may lie outside them.
 	Pools        []Pool
@@ -160,8 +161,10 @@ func (c *Config) Validate() error {
 		if s.Prefix.Masked() != s.Prefix {
 			bad("subnet %s: Prefix %v has host bits set: use %v", name, s.Prefix, s.Prefix.Masked())
 		}
-		if !s.ServerAddr.IsValid() || !s.Prefix.Contains(s.ServerAddr) {
-			bad("subnet %s: ServerAddr %v is not inside %v: set it to this server's address on the subnet", name, s.ServerAddr, s.Prefix)
+		if !s.ServerAddr.Is4() {
+			bad("subnet %s: ServerAddr %v is not an IPv4 address: set it to this server's address (on the subnet, or the one relays forward to)", name, s.ServerAddr)
+		} else if s.Interface != "" && !s.Prefix.Contains(s.ServerAddr) {
+			bad("subnet %s: ServerAddr %v is not inside %v although the subnet is attached to %s: set it to this server's address on the subnet", name, s.ServerAddr, s.Prefix, s.Interface)
 		}
 		for j, p := range s.Pools {
 			if !p.Start.Is4() || !p.End.Is4() || p.End.Less(p.Start) {
