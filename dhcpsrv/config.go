@@ -32,6 +32,9 @@ type Config struct {
 	DeclineProbation time.Duration
 	// Boot holds the PXE defaults every subnet inherits.
 	Boot Boot
+	// Failover, when set, pairs this server with a partner serving the same
+	// subnets (see the package doc for what the pair promises).
+	Failover *Failover
 }
 
 // Subnet is one IPv4 subnet with its pools, reservations and options.
@@ -221,6 +224,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Boot.validate("(global)"); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Failover != nil {
+		if err := c.Failover.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

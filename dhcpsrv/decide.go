@@ -58,7 +58,7 @@ type env struct {
 	iface string // interface the request arrived on ("" when unknown)
 	// answer says whether this server answers a client (failover scope);
 	// nil answers everyone.
-	answer func(mac net.HardwareAddr) bool
+	answer func(req *dhcpv4.DHCPv4) bool
 	// mayAllocate says whether this server may hand out a fresh address
 	// (failover pool ownership); nil allows every address.
 	mayAllocate func(netip.Addr) bool
@@ -214,7 +214,7 @@ func decide(req *dhcpv4.DHCPv4, e env, c *compiled, leases LeaseView) Decision {
 	if mt == dhcpv4.MessageTypeNone {
 		return Decision{Drop: DropNoType}
 	}
-	if e.answer != nil && !e.answer(req.ClientHWAddr) {
+	if e.answer != nil && !e.answer(req) {
 		return Decision{Drop: DropOutOfScope}
 	}
 	s := c.subnetFor(req, e)
@@ -227,7 +227,7 @@ func decide(req *dhcpv4.DHCPv4, e env, c *compiled, leases LeaseView) Decision {
 	case dhcpv4.MessageTypeRequest:
 		return c.request(req, e, s, leases)
 	case dhcpv4.MessageTypeRelease:
-		return c.release(req, s, leases)
+		return c.release(req, e, s, leases)
 	case dhcpv4.MessageTypeDecline:
 		return c.decline(req, e, s, leases)
 	case dhcpv4.MessageTypeInform:
@@ -386,13 +386,14 @@ func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseVie
 	return d
 }
 
-func (c *compiled) release(req *dhcpv4.DHCPv4, s *subnet, leases LeaseView) Decision {
+func (c *compiled) release(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView) Decision {
 	ci := addrOf(req.ClientIPAddr)
 	l, ok := leases.ByAddr(ci)
 	if !ok || string(l.MAC) != string(req.ClientHWAddr) || l.State != StateBound {
 		return Decision{Drop: DropUnknownAddr}
 	}
 	l.State = StateReleased
+	l.Start = e.now // a release is a newer version of the lease (failover merge)
 	return Decision{Action: ActRelease, Lease: l}
 }
 

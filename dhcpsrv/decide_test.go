@@ -69,7 +69,7 @@ func TestDecide(t *testing.T) {
 		name   string
 		req    func(t *testing.T) *dhcpv4.DHCPv4
 		leases []Lease
-		answer func(net.HardwareAddr) bool
+		answer func(*dhcpv4.DHCPv4) bool
 		check  func(t *testing.T, d Decision)
 	}{
 		{
@@ -344,7 +344,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "client outside the failover scope is dropped",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
-			answer: func(net.HardwareAddr) bool { return false },
+			answer: func(*dhcpv4.DHCPv4) bool { return false },
 			check:  func(t *testing.T, d Decision) { expectDrop(t, d, DropOutOfScope) },
 		},
 	}

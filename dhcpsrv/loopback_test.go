@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 type relay struct {
 	conn *net.UDPConn
 	srv  *net.UDPAddr
+	also *net.UDPAddr // a second server (failover pair), as dhcrelay forwards to both
 }
 
 func newRelay(t testing.TB) *relay {
@@ -42,7 +43,13 @@ func (r *relay) port() uint16 { return uint16(r.conn.LocalAddr().(*net.UDPAddr).
 
 func (r *relay) send(p *dhcpv4.DHCPv4) error {
 	p.GatewayIPAddr = net.IPv4(127, 0, 0, 1).To4()
-	_, err := r.conn.WriteToUDP(p.ToBytes(), r.srv)
+	b := p.ToBytes()
+	if r.also != nil {
+		if _, err := r.conn.WriteToUDP(b, r.also); err != nil {
+			return err
+		}
+	}
+	_, err := r.conn.WriteToUDP(b, r.srv)
 	return err
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -38,7 +37,7 @@ type Server struct {
 	mu    sync.Mutex // guards table and the order of records appended to store
 	table *leaseTable
 	store *leaseLog // nil: memory only
-	fo    partner   // nil: no partner
+	fo    *failover // nil: no partner
 
 	outMu  sync.Mutex
 	outbox map[*ipv4.PacketConn][]outMsg // durable replies waiting for sendOutbox
@@ -48,21 +47,6 @@ type Server struct {
 	connsMu   sync.Mutex
 	socks     []sock
 	addrs     []net.Addr
-}
-
-// partner is what the server needs from a failover peer link.
-type partner interface {
-	// answer reports whether this server answers the client now.
-	answer(mac net.HardwareAddr) bool
-	// mayAllocate reports whether this server may hand out addr afresh.
-	mayAllocate(addr netip.Addr) bool
-	// replicateSync reports whether replies must wait for the partner's
-	// acknowledgement of their lease update.
-	replicateSync() bool
-	// replicate sends a lease update; done runs once the partner has it
-	// (or at once when the reply need not wait).
-	replicate(l Lease, done func())
-	run(ctx context.Context) error
 }
 
 // Opt configures a Server.
@@ -123,6 +107,9 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 		for _, l := range leases {
 			s.table.put(l, now)
 		}
+	}
+	if c.cfg.Failover != nil {
+		s.fo = newFailover(s, c.cfg.Failover.withDefaults())
 	}
 	s.met = newMetrics(s.reg, s)
 	if s.store != nil {
@@ -244,6 +231,12 @@ func (s *Server) Listen(ctx context.Context) error {
 	}
 	if len(socks) == 0 {
 		return fmt.Errorf("%w: no Interfaces and no WithListenAddr: name the interfaces to serve", ErrInvalidConfig)
+	}
+	if s.fo != nil {
+		if err := s.fo.listen(ctx); err != nil {
+			closeAll()
+			return err
+		}
 	}
 	s.socks = socks
 	for _, k := range socks {
@@ -444,17 +437,20 @@ func (s *Server) commit(ev LeaseEvent, pc *ipv4.PacketConn, reply *outMsg) {
 	if s.store != nil {
 		waits++
 	}
-	if s.fo != nil && s.fo.replicateSync() {
+	foWait := s.fo != nil && s.fo.replicateSync()
+	if foWait {
 		waits++
 	}
-	var barrier *countdown
 	done := finish
 	if waits > 1 {
-		barrier = &countdown{n: waits, fn: finish}
-		done = barrier.done
+		done = (&countdown{n: waits, fn: finish}).done
 	}
 	if s.fo != nil {
-		s.fo.replicate(ev.Lease, done)
+		if foWait {
+			s.fo.replicate(ev.Lease, done)
+		} else {
+			s.fo.replicate(ev.Lease, nil)
+		}
 	}
 	if s.store != nil {
 		s.met.commits.Inc()
