@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# make bench-dhcp: perfdhcp rate steps against ironkit's dhcpsrv (alone and
+# with a hot-standby failover partner), Kea 2.2 (memfile persist=true,
+# single-threaded) and ISC dhcpd 4.4, in the same run and topology:
+#
+#   [ns cli: perfdhcp, cli0 10.70.0.2/16] --veth-- [ns srv: server, srv0 10.70.0.1/16]
+#                                                   [srv peer0 10.71.0.1/24] --veth-- [ns peer: partner 10.71.0.2/24]
+#
+# perfdhcp acts as a relay (giaddr 10.70.0.2) and sends to 10.70.0.1; the pool
+# is a /16 so it never runs dry. Each step starts the server with an empty
+# lease store and runs STEP_SECS seconds; a server passes a step when both
+# the DISCOVER/OFFER and REQUEST/ACK drop ratios are below 2.5 %. The figure
+# is the highest passing rate. Root; bounded to a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+STEP_SECS=${STEP_SECS:-5}
+RATES=${RATES:-"500 1000 2000 3000 4000 5000 6000 7000 8000 10000 12000 14000 16000 20000"}
+MAXDROP=${MAXDROP:-2.5}
+[ "$(id -u)" = 0 ] || { echo "bench-dhcp: needs root (network namespaces)"; exit 1; }
+for b in perfdhcp kea-dhcp4 dhcpd ip; do
+  command -v "$b" >/dev/null || { echo "bench-dhcp: $b missing: make test-deps"; exit 1; }
+done
+
+W=$(mktemp -d /tmp/bench-dhcp.XXXXXX)
+SUF=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+NS_CLI=bdc$SUF NS_SRV=bds$SUF NS_PEER=bdp$SUF
+SRV_PID=""
+PEER_PID=""
+cleanup() {
+  stop_server
+  for n in $NS_CLI $NS_SRV $NS_PEER; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+stop_server() {
+  for p in $SRV_PID $PEER_PID; do
+    kill "$p" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  SRV_PID="" PEER_PID=""
+}
+
+for n in $NS_CLI $NS_SRV $NS_PEER; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add bva$SUF type veth peer name bvb$SUF
+ip link set bva$SUF netns $NS_CLI; ip link set bvb$SUF netns $NS_SRV
+ip -n $NS_CLI link set bva$SUF name cli0; ip -n $NS_SRV link set bvb$SUF name srv0
+ip -n $NS_CLI addr add 10.70.0.2/16 dev cli0; ip -n $NS_SRV addr add 10.70.0.1/16 dev srv0
+ip -n $NS_CLI link set cli0 up; ip -n $NS_SRV link set srv0 up
+ip link add bpa$SUF type veth peer name bpb$SUF
+ip link set bpa$SUF netns $NS_SRV; ip link set bpb$SUF netns $NS_PEER
+ip -n $NS_SRV link set bpa$SUF name peer0; ip -n $NS_PEER link set bpb$SUF name peer0
+ip -n $NS_SRV addr add 10.71.0.1/24 dev peer0; ip -n $NS_PEER addr add 10.71.0.2/24 dev peer0
+ip -n $NS_SRV link set peer0 up; ip -n $NS_PEER link set peer0 up
+
+go build -o "$W/dhcpsrvd" ./dhcpsrv/internal/dhcpsrvd
+
+SUBNET='"Name":"bench","Prefix":"10.70.0.0/16","Interface":"srv0","ServerAddr":"10.70.0.1","Pools":[{"Start":"10.70.1.0","End":"10.70.255.250"}],"LeaseTime":3600000000000'
+FO='"Mode":1,"Listen":"10.71.0.2:647","Peer":"10.71.0.2:647","Heartbeat":1000000000,"MaxResponseDelay":3000000000'
+
+start_ironkit() {
+  rm -rf "$W/lease" "$W/peerlease"
+  echo "{\"Interfaces\":[\"srv0\"],\"LeaseDir\":\"$W/lease\",\"Subnets\":[{$SUBNET}]}" > "$W/ik.json"
+  ip netns exec $NS_SRV "$W/dhcpsrvd" -config "$W/ik.json" > "$W/server.log" 2>&1 &
+  SRV_PID=$!
+  sleep 0.5
+}
+
+start_ironkit_pair() {
+  rm -rf "$W/lease" "$W/peerlease"
+  echo "{\"Interfaces\":[\"srv0\"],\"LeaseDir\":\"$W/lease\",\"Subnets\":[{$SUBNET}],\"Failover\":{$FO,\"Role\":1}}" > "$W/ikp.json"
+  # The partner serves the same subnet on its own (idle) link: in
+  # hot-standby it answers nobody while the primary is up.
+  echo "{\"Interfaces\":[\"peer0\"],\"LeaseDir\":\"$W/peerlease\",\"Subnets\":[{${SUBNET/\"Interface\":\"srv0\",/}}],\"Failover\":{$FO,\"Role\":2}}" > "$W/iks.json"
+  ip netns exec $NS_PEER "$W/dhcpsrvd" -config "$W/iks.json" > "$W/peer.log" 2>&1 &
+  PEER_PID=$!
+  ip netns exec $NS_SRV "$W/dhcpsrvd" -config "$W/ikp.json" > "$W/server.log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 100); do grep -q to=normal "$W/server.log" && grep -q to=normal "$W/peer.log" && return 0; sleep 0.1; done
+  echo "bench-dhcp: failover pair did not reach normal"; cat "$W/server.log" "$W/peer.log"; exit 1
+}
+
+start_kea() {
+  rm -f "$W"/kea-leases*
+  cat > "$W/kea.json" <<JSON
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["srv0"], "dhcp-socket-type": "udp"},
+  "multi-threading": {"enable-multi-threading": false},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$W/kea-leases.csv", "lfc-interval": 0},
+  "valid-lifetime": 3600,
+  "subnet4": [{"id": 1, "subnet": "10.70.0.0/16", "pools": [{"pool": "10.70.1.0 - 10.70.255.250"}]}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stderr"}]}]
+}}
+JSON
+  KEA_LOCKFILE_DIR=$W KEA_PIDFILE_DIR=$W ip netns exec $NS_SRV kea-dhcp4 -c "$W/kea.json" > "$W/server.log" 2>&1 &
+  SRV_PID=$!
+  sleep 1
+}
+
+start_dhcpd() {
+  rm -f "$W/dhcpd.leases"*; touch "$W/dhcpd.leases"
+  cat > "$W/dhcpd.conf" <<CONF
+authoritative;
+default-lease-time 3600;
+max-lease-time 3600;
+subnet 10.70.0.0 netmask 255.255.0.0 { range 10.70.1.0 10.70.255.250; }
+CONF
+  ip netns exec $NS_SRV dhcpd -4 -f -q -cf "$W/dhcpd.conf" -lf "$W/dhcpd.leases" -pf "$W/dhcpd.pid" srv0 > "$W/server.log" 2>&1 &
+  SRV_PID=$!
+  sleep 1
+}
+
+# step NAME START_FN RATE → prints "achieved maxdrop"
+step() {
+  local start=$1 rate=$2 out
+  $start
+  out=$(ip netns exec $NS_CLI timeout $((STEP_SECS + 20)) perfdhcp -4 -r "$rate" -R 60000 -p "$STEP_SECS" -l cli0 10.70.0.1 2>&1 || true)
+  stop_server
+  local achieved drops
+  achieved=$(awk '/^Rate:/ {print $2; exit}' <<<"$out")
+  drops=$(awk '/drops ratio:/ {v=$3; if (v=="-nan" || v=="nan") v=100; if (v+0>m) m=v+0} END {print m+0}' <<<"$out")
+  echo "${achieved:-0} ${drops:-100}"
+}
+
+declare -A BEST BEST_ACH
+run_server() {
+  local name=$1 start=$2
+  BEST[$name]=0 BEST_ACH[$name]=0
+  for rate in $RATES; do
+    read -r ach drops < <(step "$start" "$rate")
+    printf '  %-16s rate %6s  achieved %9s DORA/s  max drops %6s %%\n' "$name" "$rate" "$ach" "$drops"
+    if awk -v d="$drops" -v m="$MAXDROP" 'BEGIN {exit !(d < m)}'; then
+      BEST[$name]=$rate BEST_ACH[$name]=$ach
+    else
+      break
+    fi
+  done
+}
+
+echo "bench-dhcp: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${STEP_SECS}s per step, pass = drops < ${MAXDROP}%"
+run_server "ISC dhcpd 4.4" start_dhcpd
+run_server "Kea 2.2" start_kea
+run_server "ironkit" start_ironkit
+run_server "ironkit+partner" start_ironkit_pair
+
+kea=${BEST_ACH["Kea 2.2"]}
+echo
+echo "| server | highest passing step (DORA/s offered) | achieved DORA/s | vs Kea |"
+echo "|---|---:|---:|---:|"
+for name in "ISC dhcpd 4.4" "Kea 2.2" "ironkit" "ironkit+partner"; do
+  ratio=$(awk -v a="${BEST_ACH[$name]}" -v k="$kea" 'BEGIN {if (k>0) printf "%.2f×", a/k; else print "n/a"}')
+  printf '| %s | %s | %s | %s |\n' "$name" "${BEST[$name]}" "${BEST_ACH[$name]}" "$ratio"
+done
