@@ -38,10 +38,10 @@ func BenchmarkDORA(b *testing.B) {
 		}
 		k := i % clients
 		srv.mu.Lock()
-		if _, ok := srv.handle(disc[k], "", 0, now, nil); !ok {
+		if _, ok := srv.handle(disc[k], "", 0, now, nil, 0); !ok {
 			b.Fatal("no offer")
 		}
-		srv.handle(req[k], "", 0, now, nil)
+		srv.handle(req[k], "", 0, now, nil, 0)
 		clear(srv.outbox)
 		srv.mu.Unlock()
 	}

@@ -258,3 +258,34 @@ func TestRelayedUdhcpc(t *testing.T) {
 		t.Fatalf("server leases %+v, want one bound lease in subnet remote", ls)
 	}
 }
+
+// TestPingCheckSkipsAddressInUse puts a squatter on the first pool address;
+// with PingCheck on, the client is offered the next one.
+func TestPingCheckSkipsAddressInUse(t *testing.T) {
+	testenv.RequireRoot(t, "ping check in network namespaces")
+	testenv.RequireBinaries(t, "udhcpc", "ip")
+	seg := testenv.NewSegment(t)
+	srvHost := seg.AddHost(t, "10.69.0.1/24")
+	seg.AddHost(t, "10.69.0.100/24") // squatter, unknown to the server
+	cli := seg.AddHost(t, "")
+	cfg := segmentConfig("10.69.0.0/24")
+	cfg.PingCheck = 300 * time.Millisecond
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startIn(t, srvHost.Netns, srv)
+	script, out := writeHook(t)
+	p := testenv.Start(t, cli.Command(context.Background(), "udhcpc", "-f", "-q", "-i", "eth0", "-s", script, "-t", "5", "-T", "2"))
+	waitFor(t, 15*time.Second, "udhcpc to bind:\n"+p.Output(), func() bool { return strings.Contains(readFile(out), "=== bound") })
+	if env := readFile(out); !strings.Contains(env, "ip=10.69.0.101\n") {
+		t.Fatalf("client was not offered 10.69.0.101 past the squatter:\n%s", env)
+	}
+	quarantined := false
+	for _, l := range srv.Leases() {
+		quarantined = quarantined || (l.Addr.String() == "10.69.0.100" && l.State == StateDeclined)
+	}
+	if !quarantined {
+		t.Fatalf("squatted address not quarantined: %+v", srv.Leases())
+	}
+}

@@ -30,6 +30,11 @@ type Config struct {
 	// DeclineProbation is how long an address a client DECLINEd stays out of
 	// the pool (default 1h).
 	DeclineProbation time.Duration
+	// PingCheck, when positive, pings an address before offering it afresh
+	// and waits this long for an answer; an answered address is quarantined
+	// like a declined one and another is chosen. Off (0) by default, as in
+	// MAAS: it delays every new client by up to PingCheck.
+	PingCheck time.Duration
 	// Boot holds the PXE defaults every subnet inherits.
 	Boot Boot
 	// Failover, when set, pairs this server with a partner serving the same

@@ -39,7 +39,7 @@ func FuzzHandle(f *testing.F) {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		before := dropCount(srv, dropPanic)
-		o, ok := srv.handle(b, "eth0", 1, now, nil)
+		o, ok := srv.handle(b, "eth0", 1, now, nil, 0)
 		if dropCount(srv, dropPanic) != before {
 			t.Fatalf("the packet path panicked on %x", b)
 		}

@@ -22,6 +22,9 @@ const (
 	dropNoInterface = "broadcast_without_interface"
 	dropPanic       = "panic"
 	dropSend        = "send_error"
+	// dropPingConflict counts offers withheld because the address answered
+	// a ping (Config.PingCheck).
+	dropPingConflict = "ping_conflict"
 )
 
 // Server is a DHCPv4 server. Build it with New, run it with Run.
@@ -34,10 +37,12 @@ type Server struct {
 	now   func() time.Time
 	laddr string // WithListenAddr: one unbound socket instead of one per interface
 
-	mu    sync.Mutex // guards table and the order of records appended to store
-	table *leaseTable
-	store *leaseLog // nil: memory only
-	fo    *failover // nil: no partner
+	mu     sync.Mutex // guards table and the order of records appended to store
+	table  *leaseTable
+	store  *leaseLog       // nil: memory only
+	fo     *failover       // nil: no partner
+	ping   *pinger         // nil: Config.PingCheck off
+	runCtx context.Context // for ping checks started by the read loop
 
 	outMu  sync.Mutex
 	outbox map[*ipv4.PacketConn][]outMsg // durable replies waiting for sendOutbox
@@ -144,8 +149,13 @@ func (s *Server) Run(ctx context.Context) error {
 			k.pc.Close()
 		}
 	}
+	s.runCtx = ctx
 	// Sockets close when ctx ends so blocked reads return.
 	g.Go(func() error { <-ctx.Done(); closeAll(); return nil })
+	if s.ping != nil {
+		g.Go(func() error { <-ctx.Done(); s.ping.close(); return nil })
+		g.Go(func() error { s.ping.readLoop(); return nil })
+	}
 	logCtx, stopLog := context.WithCancel(context.Background())
 	var logErr error
 	var logWG sync.WaitGroup
@@ -237,6 +247,14 @@ func (s *Server) Listen(ctx context.Context) error {
 			closeAll()
 			return err
 		}
+	}
+	if s.cfg.cfg.PingCheck > 0 {
+		p, err := newPinger()
+		if err != nil {
+			closeAll()
+			return err
+		}
+		s.ping = p
 	}
 	s.socks = socks
 	for _, k := range socks {
@@ -340,7 +358,7 @@ func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interf
 			if ifi != nil {
 				idx = ifi.Index
 			}
-			if o, ok := s.handle(m.Buffers[0][:m.N], ifname(idx), idx, t, pc); ok {
+			if o, ok := s.handle(m.Buffers[0][:m.N], ifname(idx), idx, t, pc, 0); ok {
 				now = append(now, o)
 			}
 		}
@@ -353,7 +371,7 @@ func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interf
 // handle decides one packet and applies its lease action. It runs with
 // s.mu held. A reply that must wait for durability is queued on the lease
 // log; ok reports a reply to send right away.
-func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *ipv4.PacketConn) (o outMsg, ok bool) {
+func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *ipv4.PacketConn, pings int) (o outMsg, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.met.drop(dropPanic)
@@ -390,7 +408,12 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateBound && cur.holds(now) && string(cur.MAC) == string(d.Lease.MAC) {
 			break // re-offering a client its own binding changes nothing
 		}
+		fresh := s.ping != nil && pc != nil && pings < maxPings && !s.knownBinding(d.Lease)
 		s.table.put(d.Lease, now)
+		if fresh {
+			s.pingThenOffer(b, iface, ifindex, pc, o, d.Lease, pings)
+			return outMsg{}, false
+		}
 	case ActUnhold:
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateOffered && string(cur.MAC) == string(d.Lease.MAC) {
 			cur.State, cur.Expiry = StateExpired, now
@@ -413,6 +436,47 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		return outMsg{}, false
 	}
 	return o, d.Reply != nil
+}
+
+// maxPings bounds how many addresses one DISCOVER may try.
+const maxPings = 3
+
+// knownBinding reports whether the offered address is the client's own
+// (reservation or existing lease): no need to ping the client itself.
+func (s *Server) knownBinding(offer Lease) bool {
+	for _, sn := range s.cfg.subnets {
+		if r, ok := sn.reserved[offer.Addr]; ok && string(r.MAC) == string(offer.MAC) {
+			return true
+		}
+	}
+	l, ok := s.table.ByAddr(offer.Addr)
+	return ok && string(l.MAC) == string(offer.MAC)
+}
+
+// pingThenOffer pings the held address off the read loop; silence sends
+// the offer, an answer quarantines the address and decides again.
+func (s *Server) pingThenOffer(b []byte, iface string, ifindex int, pc *ipv4.PacketConn, o outMsg, offer Lease, pings int) {
+	pkt := append([]byte(nil), b...)
+	ctx := s.runCtx
+	go func() {
+		if !s.ping.inUse(ctx, offer.Addr, s.cfg.cfg.PingCheck) {
+			s.sendBatch(pc, []outMsg{o})
+			return
+		}
+		s.log.Warn("address answers ping: quarantined, not offered", "addr", offer.Addr, "mac", offer.MAC)
+		s.met.drop(dropPingConflict)
+		s.mu.Lock()
+		now := s.now()
+		conflict := offer
+		conflict.State, conflict.MAC = StateDeclined, nil
+		conflict.Start, conflict.Expiry = now, now.Add(s.cfg.cfg.DeclineProbation)
+		s.table.put(conflict, now)
+		next, ok := s.handle(pkt, iface, ifindex, now, pc, pings+1)
+		s.mu.Unlock()
+		if ok {
+			s.sendBatch(pc, []outMsg{next})
+		}
+	}()
 }
 
 // commit makes a lease change durable (and replicated, with a partner),
