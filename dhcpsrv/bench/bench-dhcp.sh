@@ -63,7 +63,7 @@ FO='"Mode":1,"Listen":"10.71.0.2:647","Peer":"10.71.0.2:647","Heartbeat":1000000
 start_ironkit() {
   rm -rf "$W/lease" "$W/peerlease"
   echo "{\"Interfaces\":[\"srv0\"],\"LeaseDir\":\"$W/lease\",\"Subnets\":[{$SUBNET}]}" > "$W/ik.json"
-  ip netns exec $NS_SRV "$W/dhcpsrvd" -config "$W/ik.json" > "$W/server.log" 2>&1 &
+  ip netns exec $NS_SRV "$W/dhcpsrvd" -config "$W/ik.json" ${DHCPSRVD_ARGS:-} > "$W/server.log" 2>&1 &
   SRV_PID=$!
   sleep 0.5
 }
@@ -112,22 +112,48 @@ CONF
   sleep 1
 }
 
-# step NAME START_FN RATE → prints "achieved maxdrop"
+# cpu_ticks PID... → summed utime+stime of the processes, in clock ticks.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo $t
+}
+
+# rcvbuf_errors NS → UDP receive-buffer overflows so far in that namespace.
+rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/ {n++; if (n==2) print $6}' /proc/net/snmp; }
+
+# step START_FN RATE → prints "achieved maxdrop cpu_us_per_dora"; UDP
+# receive-buffer overflows (server side, client side) go to $W/overflows.
 step() {
   local start=$1 rate=$2 out
   $start
+  local pids="$SRV_PID $PEER_PID" t0 so co
+  t0=$(cpu_ticks $pids) so=$(rcvbuf_errors $NS_SRV) co=$(rcvbuf_errors $NS_CLI)
   out=$(ip netns exec $NS_CLI timeout $((STEP_SECS + 20)) perfdhcp -4 -r "$rate" -R 60000 -p "$STEP_SECS" -l cli0 10.70.0.1 2>&1 || true)
+  local ticks=$(( $(cpu_ticks $pids) - t0 ))
+  echo "$(( $(rcvbuf_errors $NS_SRV) - so )) $(( $(rcvbuf_errors $NS_CLI) - co ))" > "$W/overflows"
   stop_server
-  local achieved drops
+  local achieved drops acks
   achieved=$(awk '/^Rate:/ {print $2; exit}' <<<"$out")
   drops=$(awk '/drops ratio:/ {v=$3; if (v=="-nan" || v=="nan") v=100; if (v+0>m) m=v+0} END {print m+0}' <<<"$out")
-  echo "${achieved:-0} ${drops:-100}"
+  # The second "received packets" line counts ACKs (REQUEST/ACK exchange).
+  acks=$(awk '/received packets:/ {n++; if (n==2) print $3}' <<<"$out")
+  local cpu
+  cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v a="${acks:-0}" 'BEGIN {if (a>0) printf "%.0f", t/hz*1e6/a; else print 0}')
+  echo "${achieved:-0} ${drops:-100} $cpu"
 }
 
 NAMES=("ISC dhcpd 4.4" "Kea 2.2" "ironkit" "ironkit+partner")
+# ONLY="ironkit" (a |-separated list) runs a subset, e.g. while profiling
+# with DHCPSRVD_ARGS="-cpuprofile /tmp/ik.prof".
+if [ -n "${ONLY:-}" ]; then
+  IFS='|' read -r -a NAMES <<<"$ONLY"
+fi
 declare -A START=(["ISC dhcpd 4.4"]=start_dhcpd ["Kea 2.2"]=start_kea ["ironkit"]=start_ironkit ["ironkit+partner"]=start_ironkit_pair)
-declare -A BEST BEST_ACH ALIVE
-for name in "${NAMES[@]}"; do BEST[$name]=0 BEST_ACH[$name]=0 ALIVE[$name]=1; done
+declare -A BEST BEST_ACH BEST_CPU ALIVE
+for name in "${NAMES[@]}"; do BEST[$name]=0 BEST_ACH[$name]=0 BEST_CPU[$name]=0 ALIVE[$name]=1; done
 
 echo "bench-dhcp: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${STEP_SECS}s per step, pass = drops < ${MAXDROP}%"
 # Servers take turns at each rate step, so load from other processes on the
@@ -137,10 +163,12 @@ for rate in $RATES; do
   for name in "${NAMES[@]}"; do
     [ "${ALIVE[$name]}" = 1 ] || continue
     for try in 1 2; do
-      read -r ach drops < <(step "${START[$name]}" "$rate")
-      printf '  %-16s rate %6s  achieved %9s DORA/s  max drops %6s %%  (try %d, load %s)\n' "$name" "$rate" "$ach" "$drops" "$try" "$(cut -d' ' -f1 /proc/loadavg)"
+      read -r ach drops cpu < <(step "${START[$name]}" "$rate")
+      read -r sov cov < "$W/overflows"
+      printf '  %-16s rate %6s  achieved %9s DORA/s  max drops %6s %%  server CPU %5s µs/DORA  rcvbuf overflows srv/cli %s/%s  (try %d, load %s)\n' \
+        "$name" "$rate" "$ach" "$drops" "$cpu" "$sov" "$cov" "$try" "$(cut -d' ' -f1 /proc/loadavg)"
       if awk -v d="$drops" -v m="$MAXDROP" 'BEGIN {exit !(d < m)}'; then
-        BEST[$name]=$rate BEST_ACH[$name]=$ach
+        BEST[$name]=$rate BEST_ACH[$name]=$ach BEST_CPU[$name]=$cpu
         continue 2
       fi
     done
@@ -148,11 +176,12 @@ for rate in $RATES; do
   done
 done
 
-kea=${BEST_ACH["Kea 2.2"]}
+kea=${BEST_ACH["Kea 2.2"]} keacpu=${BEST_CPU["Kea 2.2"]}
 echo
-echo "| server | highest passing step (DORA/s offered) | achieved DORA/s | vs Kea |"
-echo "|---|---:|---:|---:|"
+echo "| server | highest passing step (DORA/s) | achieved DORA/s | vs Kea | server CPU µs/DORA at that step | Kea CPU / server CPU |"
+echo "|---|---:|---:|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
   ratio=$(awk -v a="${BEST_ACH[$name]}" -v k="$kea" 'BEGIN {if (k>0) printf "%.2f×", a/k; else print "n/a"}')
-  printf '| %s | %s | %s | %s |\n' "$name" "${BEST[$name]}" "${BEST_ACH[$name]}" "$ratio"
+  eff=$(awk -v c="${BEST_CPU[$name]}" -v k="$keacpu" 'BEGIN {if (c>0 && k>0) printf "%.2f×", k/c; else print "n/a"}')
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "${BEST[$name]}" "${BEST_ACH[$name]}" "$ratio" "${BEST_CPU[$name]}" "$eff"
 done
