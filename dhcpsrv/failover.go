@@ -320,12 +320,16 @@ func (f *failover) serveConn(ctx context.Context, nc net.Conn) {
 	f.s.log.Info("failover partner connection ended", "err", err)
 
 	f.mu.Lock()
-	if f.conn == pc {
+	current := f.conn == pc // not already replaced by a newer connection
+	var pend []pendingAck
+	if current {
 		f.conn = nil
+		pend, f.pending = f.pending, nil
 	}
-	pend := f.pending
-	f.pending = nil
 	f.mu.Unlock()
+	if !current {
+		return
+	}
 	// Replies waiting for this partner go out now: we are on our own.
 	for _, p := range pend {
 		p.done()
@@ -386,7 +390,10 @@ func (f *failover) readLoop(pc *peerConn) error {
 		case frSyncDone:
 			// Normal once the partner's table is durable here.
 			done := func() {
-				if !pc.isClosed() {
+				f.mu.Lock()
+				current := f.conn == pc
+				f.mu.Unlock()
+				if current && !pc.isClosed() {
 					f.setState(FailoverNormal)
 				}
 			}

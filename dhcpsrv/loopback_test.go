@@ -171,6 +171,21 @@ func TestLoopbackLeasesSurviveRestart(t *testing.T) {
 	if st := srv.Stats(); st[0].Active != 21 {
 		t.Errorf("active leases %d, want 21", st[0].Active)
 	}
+	gauges := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetGauge() != nil {
+				gauges[mf.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if gauges["ironkit_dhcp_active_leases"] != 21 || gauges["ironkit_dhcp_pool_utilisation_ratio"] != 21.0/65536 {
+		t.Errorf("scraped gauges %v, want 21 active leases and 21/65536 pool utilisation", gauges)
+	}
 	stop()
 
 	srv2, err := New(loopbackConfig(dir))
