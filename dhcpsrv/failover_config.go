@@ -50,8 +50,9 @@ const DefaultFailoverPort = 647
 type Failover struct {
 	Mode FailoverMode
 	Role Role
-	// Listen is where this server accepts the partner's connection (e.g.
-	// 10.0.0.2:647). Peer is the partner's Listen address.
+	// Listen is where the secondary accepts the primary's connection (e.g.
+	// 10.0.0.2:647); Peer is where the primary dials it (the secondary's
+	// Listen). Port 0 means DefaultFailoverPort (647).
 	Listen netip.AddrPort
 	Peer   netip.AddrPort
 	// Heartbeat is how often each side proves it is alive (default 1s).
@@ -69,6 +70,12 @@ type Failover struct {
 
 func (f *Failover) withDefaults() Failover {
 	out := *f
+	if out.Listen.Port() == 0 {
+		out.Listen = netip.AddrPortFrom(out.Listen.Addr(), DefaultFailoverPort)
+	}
+	if out.Peer.Port() == 0 {
+		out.Peer = netip.AddrPortFrom(out.Peer.Addr(), DefaultFailoverPort)
+	}
 	if out.Heartbeat <= 0 {
 		out.Heartbeat = time.Second
 	}
@@ -92,7 +99,7 @@ func (f *Failover) validate() error {
 		return fmt.Errorf("%w: Failover.Role %d: use dhcpsrv.Primary or dhcpsrv.Secondary", ErrInvalidConfig, f.Role)
 	}
 	if !f.Listen.IsValid() || !f.Peer.IsValid() {
-		return fmt.Errorf("%w: Failover.Listen %v / Peer %v: both need address and port (e.g. 10.0.0.2:647)", ErrInvalidConfig, f.Listen, f.Peer)
+		return fmt.Errorf("%w: Failover.Listen %v / Peer %v: set both (e.g. netip.MustParseAddrPort(\"10.0.0.2:647\"))", ErrInvalidConfig, f.Listen, f.Peer)
 	}
 	if f.Heartbeat > 0 && f.MaxResponseDelay > 0 && f.MaxResponseDelay <= f.Heartbeat {
 		return fmt.Errorf("%w: Failover.MaxResponseDelay %v must exceed Heartbeat %v", ErrInvalidConfig, f.MaxResponseDelay, f.Heartbeat)

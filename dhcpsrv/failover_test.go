@@ -175,3 +175,15 @@ func TestLoadBalancingPairSplitsClients(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestFailoverDefaults(t *testing.T) {
+	f := (&Failover{Mode: LoadBalancing, Role: Primary,
+		Listen: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 0), Peer: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 0)}).withDefaults()
+	if f.Peer.Port() != 647 || f.Listen.Port() != 647 || f.SecondaryShare != 128 || f.Heartbeat != time.Second || f.MaxResponseDelay != 3*time.Second {
+		t.Fatalf("defaults %+v", f)
+	}
+	bad := Failover{Mode: 9, Role: Primary, Listen: f.Listen, Peer: f.Peer}
+	if err := bad.validate(); err == nil {
+		t.Fatal("mode 9 accepted")
+	}
+}
