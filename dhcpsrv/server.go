@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -29,14 +30,15 @@ const (
 
 // Server is a DHCPv4 server. Build it with New, run it with Run.
 type Server struct {
-	cfg    *compiled
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	hook   LeaseHook
-	met    *metrics
-	now    func() time.Time
-	laddr  string // WithListenAddr: one unbound socket instead of one per interface
-	window time.Duration
+	cfg     *compiled
+	log     *slog.Logger
+	reg     prometheus.Registerer
+	hook    LeaseHook
+	met     *metrics
+	now     func() time.Time
+	laddr   string // WithListenAddr: one unbound socket instead of one per interface
+	window  time.Duration
+	readers int
 
 	mu     sync.Mutex // guards table and the order of records appended to store
 	table  *leaseTable
@@ -86,6 +88,10 @@ func WithPorts(client, relay uint16) Opt {
 // CPU on syncs at high rates. 0 syncs as soon as the previous sync ends.
 func WithCommitWindow(d time.Duration) Opt { return func(s *Server) { s.window = d } }
 
+// WithReaders sets how many goroutines read each socket (default: one per
+// CPU, at most 4).
+func WithReaders(n int) Opt { return func(s *Server) { s.readers = max(1, n) } }
+
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Opt { return func(s *Server) { s.now = now } }
 
@@ -97,7 +103,8 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 	}
 	s := &Server{
 		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now, window: 2 * time.Millisecond,
-		table: newLeaseTable(), ready: make(chan struct{}),
+		readers: min(runtime.GOMAXPROCS(0), 4),
+		table:   newLeaseTable(), ready: make(chan struct{}),
 		outbox: map[*ipv4.PacketConn][]outMsg{},
 	}
 	for _, o := range opts {
@@ -193,7 +200,11 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.fo.run(ctx) })
 	}
 	for _, k := range socks {
-		g.Go(func() error { return s.serve(ctx, k.pc, k.iface) })
+		// Several readers per socket spread the kernel's receive and send
+		// work over cores; decisions still run one at a time under s.mu.
+		for range s.readers {
+			g.Go(func() error { return s.serve(ctx, k.pc, k.iface) })
+		}
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	err := g.Wait()

@@ -157,12 +157,12 @@ for name in "${NAMES[@]}"; do BEST[$name]=0 BEST_ACH[$name]=0 BEST_CPU[$name]=0 
 
 echo "bench-dhcp: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), ${STEP_SECS}s per step, pass = drops < ${MAXDROP}%"
 # Servers take turns at each rate step, so load from other processes on the
-# machine hits them alike; a failed step is retried once before a server is
-# out.
+# machine hits them alike; a server is out after three failed tries at a
+# step (best of three: the machine is shared and noisy).
 for rate in $RATES; do
   for name in "${NAMES[@]}"; do
     [ "${ALIVE[$name]}" = 1 ] || continue
-    for try in 1 2; do
+    for try in 1 2 3; do
       read -r ach drops cpu < <(step "${START[$name]}" "$rate")
       read -r sov cov < "$W/overflows"
       printf '  %-16s rate %6s  achieved %9s DORA/s  max drops %6s %%  server CPU %5s µs/DORA  rcvbuf overflows srv/cli %s/%s  (try %d, load %s)\n' \
