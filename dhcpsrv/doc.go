@@ -65,6 +65,15 @@
 // and expire events after they are durable, in order, from one goroutine;
 // it must return quickly and must not call back into the Server.
 //
+// # Performance
+//
+// `make bench-dhcp` runs perfdhcp against ironkit, Kea 2.2 (memfile,
+// persist=true, single-threaded) and ISC dhcpd 4.4 in one run; README.md
+// holds the figures with the commands. On this project's 2-core shared
+// machine: ironkit 8,000 DORA/s vs Kea 5,000 at low load (1.6×), 5,000 vs
+// 1,000 at high load (5.1×); with a hot-standby partner attached it stayed
+// at or above Kea without HA; per DORA it uses ≈ 0.55–0.75× Kea's CPU.
+//
 // # Metrics
 //
 // ironkit_dhcp_packets_total{direction,type}, ironkit_dhcp_drops_total{reason}
