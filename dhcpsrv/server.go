@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -88,8 +87,10 @@ func WithPorts(client, relay uint16) Opt {
 // CPU on syncs at high rates. 0 syncs as soon as the previous sync ends.
 func WithCommitWindow(d time.Duration) Opt { return func(s *Server) { s.window = d } }
 
-// WithReaders sets how many goroutines read each socket (default: one per
-// CPU, at most 4).
+// WithReaders sets how many goroutines read each socket (default 1). More
+// readers spread the kernel's packet work over cores but cost more CPU per
+// packet (they contend for the decision lock); worth it only when the
+// server, not the network or its clients, is the bottleneck.
 func WithReaders(n int) Opt { return func(s *Server) { s.readers = max(1, n) } }
 
 // WithClock replaces time.Now (tests).
@@ -103,7 +104,7 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 	}
 	s := &Server{
 		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now, window: 2 * time.Millisecond,
-		readers: min(runtime.GOMAXPROCS(0), 4),
+		readers: 1,
 		table:   newLeaseTable(), ready: make(chan struct{}),
 		outbox: map[*ipv4.PacketConn][]outMsg{},
 	}
