@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 STEP_SECS=${STEP_SECS:-5}
-RATES=${RATES:-"250 500 1000 1500 2000 3000 4000 5000 6000 7000 8000 10000 12000 14000 16000 20000"}
+RATES=${RATES:-"250 500 1000 2000 3000 4000 5000 6000 8000 10000 12000 15000"}
 MAXDROP=${MAXDROP:-2.5}
 [ "$(id -u)" = 0 ] || { echo "bench-dhcp: needs root (network namespaces)"; exit 1; }
 for b in perfdhcp kea-dhcp4 dhcpd ip; do
