@@ -424,7 +424,7 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		}
 	}
 	switch d.Action {
-	case ActOffer:
+	case actOffer:
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateBound && cur.holds(now) && string(cur.MAC) == string(d.Lease.MAC) {
 			break // re-offering a client its own binding changes nothing
 		}
@@ -434,18 +434,18 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 			s.pingThenOffer(b, iface, ifindex, pc, o, d.Lease, pings)
 			return outMsg{}, false
 		}
-	case ActUnhold:
+	case actUnhold:
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateOffered && string(cur.MAC) == string(d.Lease.MAC) {
 			cur.State, cur.Expiry = StateExpired, now
 			s.table.put(cur, now)
 		}
-	case ActCommit, ActRelease, ActDecline:
+	case actCommit, actRelease, actDecline:
 		s.table.put(d.Lease, now)
 		ev := LeaseEvent{Type: d.Event, Lease: d.Lease}
 		switch d.Action {
-		case ActRelease:
+		case actRelease:
 			ev.Type = EventRelease
-		case ActDecline:
+		case actDecline:
 			ev.Type = EventDecline
 		}
 		var reply *outMsg
