@@ -535,12 +535,15 @@ func (p *peerConn) writeLoop() {
 		case <-p.kick:
 		}
 		p.mu.Lock()
+		if len(p.out) == 0 {
+			p.mu.Unlock()
+			continue
+		}
+		// Swap buffers: spare is never p.out's array, so appends never
+		// touch what is being written.
 		buf := p.out
 		p.out = spare[:0]
 		p.mu.Unlock()
-		if len(buf) == 0 {
-			continue
-		}
 		_ = p.c.SetWriteDeadline(time.Now().Add(p.timeout))
 		if _, err := p.c.Write(buf); err != nil {
 			p.close(err)
