@@ -70,9 +70,11 @@
 // `make bench-dhcp` runs perfdhcp against ironkit, Kea 2.2 (memfile,
 // persist=true, single-threaded) and ISC dhcpd 4.4 in one run; README.md
 // holds the figures with the commands. On this project's 2-core shared
-// machine: ironkit 8,000 DORA/s vs Kea 5,000 at low load (1.6×), 5,000 vs
-// 1,000 at high load (5.1×); with a hot-standby partner attached it stayed
-// at or above Kea without HA; per DORA it uses ≈ 0.55–0.75× Kea's CPU.
+// machine: ironkit 6,000–8,000 DORA/s vs Kea 4,000–5,000 at low load
+// (1.45–1.6×, perfdhcp's own socket overflowing above that), 5,000 vs 1,000
+// at high load (5.1×); with a hot-standby partner attached it stayed at or
+// above Kea without HA; per DORA it uses ≈ 0.55 of Kea's CPU while
+// fdatasyncing every lease (Kea's memfile does not fsync).
 //
 // # Metrics
 //
