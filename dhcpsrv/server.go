@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -727,5 +726,3 @@ func (s *Server) Stats() []SubnetStats {
 	}
 	return out
 }
-
-var _ io.Closer = (*ipv4.PacketConn)(nil)
