@@ -45,13 +45,13 @@ func (e *TransitionError) Error() string {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
 	if len(e.Allowed) == 0 {
-		fmt.Fprintf(&b, "; no action is allowed from %s", e.Status)
+		fmt.Fprintf(&b, "; no action is allowed from %s", e.Status.Title())
 	} else {
 		names := make([]string, len(e.Allowed))
 		for i, a := range e.Allowed {
 			names[i] = string(a)
 		}
-		fmt.Fprintf(&b, "; allowed from %s: %s", e.Status, strings.Join(names, ", "))
+		fmt.Fprintf(&b, "; allowed from %s: %s", e.Status.Title(), strings.Join(names, ", "))
 	}
 	return b.String()
 }

@@ -50,7 +50,7 @@ func ExampleApply_invalid() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// lifecycle: cannot deploy a machine in status Ready: invalid transition; allowed from ready: allocate, mark-broken
+	// lifecycle: cannot deploy a machine in status Ready: invalid transition; allowed from Ready: allocate, mark-broken
 }
 
 // Previous-status memory: a machine broken while deployed returns to

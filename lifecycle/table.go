@@ -51,8 +51,10 @@ type Table struct {
 	Rules map[Status]map[Action]Rule
 	// Actions holds the properties of every action the table knows.
 	Actions map[Action]ActionInfo
-	// Failure maps each in-progress status to its Failed status. It is what
-	// EventFailed and EventDeadlineExpired use, and what IsInProgress reads.
+	// Failure maps each in-progress status to its Failed status: what
+	// IsInProgress, IsFailed and FailedStatus read. DefaultTable derives the
+	// EventFailed and EventDeadlineExpired rules from it; a caller adding an
+	// in-progress status adds both the mapping and those rules.
 	Failure map[Status]Status
 }
 
@@ -79,10 +81,10 @@ type Options struct {
 	System bool
 }
 
-// testingReturnsTo are the statuses testing returns to when it passes (and that
-// override-failed-testing returns to); from any other status testing ends in
-// Ready, as MAAS's NODE_TESTING_RESET_READY_TRANSITIONS says.
-var testingReturnsTo = []Status{Ready, Reserved, Allocated, Deployed}
+// testingReturnsTo returns the statuses testing returns to when it passes
+// (and that override-failed-testing returns to); from any other status
+// testing ends in Ready, as MAAS's NODE_TESTING_RESET_READY_TRANSITIONS says.
+func testingReturnsTo() []Status { return []Status{Ready, Reserved, Allocated, Deployed} }
 
 // row is one line of the default table.
 type row struct {
@@ -217,12 +219,12 @@ func defaultRows() []row {
 
 		{Testing, ActionAbort, restore(Ready)},
 		{Testing, ActionMarkBroken, markBroken},
-		{Testing, EventTested, restore(Ready, testingReturnsTo...)},
+		{Testing, EventTested, restore(Ready, testingReturnsTo()...)},
 		{Testing, EventMissing, missing},
 
 		// A retest keeps the status remembered on the first attempt.
 		{FailedTesting, ActionTest, to(Testing)},
-		{FailedTesting, ActionOverrideFailedTesting, restore(Ready, testingReturnsTo...)},
+		{FailedTesting, ActionOverrideFailedTesting, restore(Ready, testingReturnsTo()...)},
 		{FailedTesting, ActionCommission, commission},
 		{FailedTesting, ActionMarkBroken, markBroken},
 		{FailedTesting, ActionRescueMode, rescue},

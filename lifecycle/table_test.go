@@ -334,17 +334,17 @@ func TestPermissions(t *testing.T) {
 
 func TestTransitionErrorMessage(t *testing.T) {
 	_, err := Apply(State{Status: Commissioning}, ActionDeploy, Options{Admin: true})
-	want := "lifecycle: cannot deploy a machine in status Commissioning: invalid transition; allowed from commissioning: abort, mark-broken"
+	want := "lifecycle: cannot deploy a machine in status Commissioning: invalid transition; allowed from Commissioning: abort, mark-broken"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
 	_, err = Apply(State{Status: Deployed, Locked: true}, ActionRelease, Options{})
-	want = "lifecycle: cannot release a machine in status Deployed (locked): the machine is locked; unlock it first; allowed from deployed: unlock"
+	want = "lifecycle: cannot release a machine in status Deployed (locked): the machine is locked; unlock it first; allowed from Deployed: unlock"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
 	_, err = Apply(State{Status: Ready}, ActionRetire, Options{})
-	want = "lifecycle: cannot retire a machine in status Ready: retire needs an administrator; allowed from ready: allocate, mark-broken"
+	want = "lifecycle: cannot retire a machine in status Ready: retire needs an administrator; allowed from Ready: allocate, mark-broken"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
@@ -450,5 +450,23 @@ func TestParse(t *testing.T) {
 	}
 	if len(Statuses()) != 23 {
 		t.Errorf("%d statuses, MAAS has 23", len(Statuses()))
+	}
+}
+
+// TestDefaultTableIsFresh: modifying one DefaultTable, even inside a rule's
+// RestoreOnly slice, never reaches another.
+func TestDefaultTableIsFresh(t *testing.T) {
+	a := DefaultTable()
+	a.Rules[Testing][EventTested].RestoreOnly[0] = Broken
+	a.Actions[ActionDeploy] = ActionInfo{Admin: true}
+	a.Failure[Deployed] = Broken
+	b := DefaultTable()
+	if b.Rules[Testing][EventTested].RestoreOnly[0] != Ready || b.Actions[ActionDeploy].Admin || b.IsInProgress(Deployed) {
+		t.Error("a modified DefaultTable leaked into a fresh one")
+	}
+	c := b.Clone()
+	c.Rules[Broken][ActionMarkFixed].RestoreOnly[0] = Ready
+	if b.Rules[Broken][ActionMarkFixed].RestoreOnly[0] != Deployed {
+		t.Error("modifying a clone's RestoreOnly changed the original")
 	}
 }

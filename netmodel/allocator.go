@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	mbits "math/bits"
 	"net/netip"
 	"slices"
 )
@@ -87,15 +88,7 @@ func NewAllocator(s Subnet, ranges []IPRange) (*Allocator, error) {
 	} else if !a.is4 && bits < 127 {
 		fixed = append(fixed, interval{a.first, a.first})
 	}
-	slices.SortFunc(fixed, func(x, y interval) int {
-		switch {
-		case x.first.less(y.first):
-			return -1
-		case y.first.less(x.first):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(fixed, func(x, y interval) int { return x.first.compare(y.first) })
 	// Merge overlapping and adjacent intervals.
 	for _, iv := range fixed {
 		if n := len(a.fixed); n > 0 {
@@ -118,9 +111,10 @@ func (a *Allocator) Prefix() netip.Prefix { return a.prefix }
 // Next returns the lowest address of the smallest free block, given the
 // addresses in use and, for a retry after losing a race, extra addresses to
 // treat as used. Either may contain addresses outside the subnet (ignored)
-// and duplicates; both are fastest sorted ascending (as ORDER BY ip returns
-// them), and are sorted in a copy otherwise. It returns an error wrapping
-// ErrExhausted when no address is free.
+// and duplicates, in any order: sorted used (as ORDER BY ip returns them)
+// is swept in one pass; unsorted used goes through a bitmap in IPv4
+// subnets of up to 2^20 addresses and through a sorted copy otherwise. It
+// returns an error wrapping ErrExhausted when no address is free.
 func (a *Allocator) Next(used []netip.Addr, extra ...netip.Addr) (netip.Addr, error) {
 	var best interval
 	found := false
@@ -156,63 +150,69 @@ func (a *Allocator) sweep(used, extra []netip.Addr, yield func(interval), restar
 		a.sweep4(used, extra, yield, restart)
 		return
 	}
-	a.sweep128(used, extra, yield)
+	a.sweep128(used, extra, yield, restart)
 }
 
 // sweep128 is sweep for any family in 128-bit arithmetic (IPv6 subnets):
-// a three-way merge of the fixed exclusions, used and extra, each sorted.
-func (a *Allocator) sweep128(used, extra []netip.Addr, yield func(interval)) {
-	used = sortedAddrs(used)
-	extra = sortedAddrs(extra)
-	var fi, ui, ei int
+// one pass over used, merged with the fixed exclusions and extra.
+//
+// Like sweep4 it learns whether used is sorted on the way, and on finding
+// it is not, calls restart and sweeps a sorted copy.
+func (a *Allocator) sweep128(used, extra []netip.Addr, yield func(interval), restart func()) {
+	excl := slices.Clone(a.fixed)
+	for _, e := range extra {
+		if u, ok := a.inside(e); ok {
+			excl = append(excl, interval{u, u})
+		}
+	}
+	if len(excl) > len(a.fixed) {
+		slices.SortFunc(excl, func(x, y interval) int { return x.first.compare(y.first) })
+	}
 	cursor := a.first // lowest address not yet known to be excluded or free
 	done := false     // cursor passed a.last
-	for !done {
-		// Take the exclusion with the lowest start among the three streams.
-		var next interval
-		ok := false
-		if fi < len(a.fixed) {
-			next, ok = a.fixed[fi], true
+	exclude := func(iv interval) {
+		if done || iv.last.less(cursor) {
+			return
 		}
-		from := 0
-		for ; ui < len(used); ui++ {
-			if u, in := a.inside(used[ui]); in {
-				if !ok || u.less(next.first) {
-					next, ok, from = interval{u, u}, true, 1
-				}
-				break
-			}
+		if cursor.less(iv.first) {
+			yield(interval{cursor, iv.first.subOne()})
 		}
-		for ; ei < len(extra); ei++ {
-			if u, in := a.inside(extra[ei]); in {
-				if !ok || u.less(next.first) {
-					next, ok, from = interval{u, u}, true, 2
-				}
-				break
-			}
-		}
-		if !ok {
-			break
-		}
-		switch from {
-		case 0:
-			fi++
-		case 1:
-			ui++
-		case 2:
-			ei++
-		}
-		if next.last.less(cursor) {
-			continue
-		}
-		if cursor.less(next.first) {
-			yield(interval{cursor, next.first.subOne()})
-		}
-		if next.last == a.last {
+		if iv.last == a.last {
 			done = true
 		} else {
-			cursor = next.last.addOne()
+			cursor = iv.last.addOne()
 		}
+	}
+	var prev u128
+	for _, addr := range used {
+		if !addr.IsValid() || addr.Is4() != a.is4 {
+			continue
+		}
+		var u u128
+		if a.is4 {
+			u = u128{lo: addr4(addr)}
+		} else {
+			u = from16(addr)
+		}
+		if u.less(prev) {
+			restart()
+			sorted := slices.Clone(used)
+			slices.SortFunc(sorted, netip.Addr.Compare)
+			a.sweep128(sorted, extra, yield, func() {})
+			return
+		}
+		prev = u
+		if done || u.less(cursor) || a.last.less(u) {
+			continue
+		}
+		for len(excl) > 0 && !u.less(excl[0].first) {
+			exclude(excl[0])
+			excl = excl[1:]
+		}
+		exclude(interval{u, u})
+	}
+	for _, iv := range excl {
+		exclude(iv)
 	}
 	if !done {
 		yield(interval{cursor, a.last})
@@ -226,16 +226,6 @@ func (a *Allocator) inside(addr netip.Addr) (u128, bool) {
 	}
 	u := fromAddr(addr)
 	return u, !u.less(a.first) && !a.last.less(u)
-}
-
-// sortedAddrs returns addrs if sorted, else a sorted copy.
-func sortedAddrs(addrs []netip.Addr) []netip.Addr {
-	if slices.IsSortedFunc(addrs, netip.Addr.Compare) {
-		return addrs
-	}
-	c := slices.Clone(addrs)
-	slices.SortFunc(c, netip.Addr.Compare)
-	return c
 }
 
 // interval4 is an inclusive range of IPv4 addresses; uint64 so that the
@@ -277,9 +267,40 @@ func (a *Allocator) sweep4(used, extra []netip.Addr, yield func(interval), resta
 	sw.finish()
 }
 
-// sweep4Unsorted sweeps an unsorted used: the subnet's addresses among it
-// as sorted integers.
+// bitmapMax is the largest IPv4 subnet (in addresses) whose unsorted used
+// addresses are placed in a bitmap (128 KiB) instead of being sorted.
+const bitmapMax = 1 << 20
+
+// sweep4Unsorted sweeps an unsorted used: through a bitmap of the subnet
+// when it is at most bitmapMax addresses (linear, no sort), else as sorted
+// integers.
 func (a *Allocator) sweep4Unsorted(used []netip.Addr, excl []interval4, yield func(interval)) {
+	first, last := a.first.lo, a.last.lo
+	if n := last - first + 1; n <= bitmapMax {
+		taken := make([]uint64, (n+63)/64)
+		for _, addr := range used {
+			if addr.Is4() {
+				if v := addr4(addr); v >= first && v <= last {
+					taken[(v-first)/64] |= 1 << ((v - first) % 64)
+				}
+			}
+		}
+		for _, iv := range excl {
+			for i := iv.first - first; i <= iv.last-first; {
+				if i%64 == 0 && iv.last-first-i >= 63 {
+					taken[i/64] = ^uint64(0)
+					i += 64
+					continue
+				}
+				taken[i/64] |= 1 << (i % 64)
+				i++
+			}
+		}
+		freeRuns(taken, n, func(i, j uint64) {
+			yield(interval{u128{lo: first + i}, u128{lo: first + j}})
+		})
+		return
+	}
 	vals := make([]uint32, 0, len(used))
 	for _, addr := range used {
 		if u, ok := a.inside(addr); ok {
@@ -287,11 +308,36 @@ func (a *Allocator) sweep4Unsorted(used []netip.Addr, excl []interval4, yield fu
 		}
 	}
 	slices.Sort(vals)
-	sw := sweeper4{excl: excl, cursor: a.first.lo, last: a.last.lo, yield: yield}
+	sw := sweeper4{excl: excl, cursor: first, last: last, yield: yield}
 	for _, v := range vals {
 		sw.add(uint64(v))
 	}
 	sw.finish()
+}
+
+// freeRuns calls yield(i, j) for every run of clear bits i…j (inclusive)
+// among the first n bits of taken, in order, a word at a time.
+func freeRuns(taken []uint64, n uint64, yield func(i, j uint64)) {
+	// next returns the first index ≥ i whose bit is set (want true) or
+	// clear (want false), or n.
+	next := func(i uint64, want bool) uint64 {
+		for i < n {
+			w := taken[i/64]
+			if !want {
+				w = ^w
+			}
+			if w >>= i % 64; w != 0 {
+				return min(n, i+uint64(mbits.TrailingZeros64(w)))
+			}
+			i = (i/64 + 1) * 64
+		}
+		return n
+	}
+	for i := next(0, false); i < n; {
+		j := next(i, true)
+		yield(i, j-1)
+		i = next(j, false)
+	}
 }
 
 // sweeper4 is the state of one IPv4 sweep: the sorted exclusions not yet

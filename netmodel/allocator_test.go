@@ -110,6 +110,14 @@ func TestAllocatorFreeBlocks(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("FreeBlocks = %v\nwant         %v", got, want)
 	}
+	// Unsorted input (restarting the sweep) gives the same blocks.
+	if got := a.FreeBlocks(addrs("192.168.1.60", "192.168.1.10", "192.168.1.11")); len(got) != 4 ||
+		got[0] != want[0] || got[1].First != netip.MustParseAddr("192.168.1.12") {
+		t.Errorf("FreeBlocks(unsorted) = %v", got)
+	}
+	if a.Prefix() != sub.CIDR {
+		t.Errorf("Prefix() = %v", a.Prefix())
+	}
 }
 
 func TestNewAllocatorRejectsBadSubnet(t *testing.T) {
@@ -337,6 +345,9 @@ func TestSweepPathsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := range 300 {
 		bits := 20 + r.IntN(13)
+		if i%10 == 0 {
+			bits = 8 + r.IntN(4) // larger than the bitmap: the sorting path
+		}
 		sub := Subnet{ID: 1, CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, 0, 0}), bits).Masked(),
 			Gateway: netip.AddrFrom4([4]byte{10, 1, 0, byte(r.IntN(256))})}
 		size := 1 << (32 - bits)
@@ -348,6 +359,7 @@ func TestSweepPathsAgree(t *testing.T) {
 			s := r.IntN(size)
 			ranges = append(ranges, IPRange{SubnetID: 1, Type: RangeReserved, Start: at(s), End: at(min(size-1, s+r.IntN(40)))})
 		}
+		size = min(size, 4096)
 		var used, extra []netip.Addr
 		for range r.IntN(size) {
 			used = append(used, at(r.IntN(size+50))) // some outside the subnet
@@ -364,9 +376,41 @@ func TestSweepPathsAgree(t *testing.T) {
 		}
 		var fast, wide []interval
 		a.sweep4(used, extra, func(iv interval) { fast = append(fast, iv) }, func() { fast = fast[:0] })
-		a.sweep128(used, extra, func(iv interval) { wide = append(wide, iv) })
+		a.sweep128(used, extra, func(iv interval) { wide = append(wide, iv) }, func() { wide = wide[:0] })
 		if !slices.Equal(fast, wide) {
 			t.Fatalf("case %d (%v, %d used): IPv4 path %v, 128-bit path %v", i, sub.CIDR, len(used), fast, wide)
 		}
 	}
+}
+
+// BenchmarkNextIPv6 is the benchmark on a /64 (the 128-bit path):
+// 60,000 used addresses in the low /112 and 100 ranges.
+func BenchmarkNextIPv6(b *testing.B) {
+	sub := Subnet{ID: 1, CIDR: netip.MustParsePrefix("2001:db8:1::/64"), Gateway: netip.MustParseAddr("2001:db8:1::1")}
+	at := func(off int) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 14: byte(off >> 8), 15: byte(off)})
+	}
+	_, ranges4, used4 := benchSubnet()
+	var ranges []IPRange
+	for _, r := range ranges4 {
+		s, e := r.Start.As4(), r.End.As4()
+		ranges = append(ranges, IPRange{SubnetID: 1, Type: r.Type,
+			Start: at(int(s[2])<<8 | int(s[3])), End: at(int(e[2])<<8 | int(e[3]))})
+	}
+	used := make([]netip.Addr, len(used4))
+	for i, u := range used4 {
+		b := u.As4()
+		used[i] = at(int(b[2])<<8 | int(b[3]))
+	}
+	a, err := NewAllocator(sub, ranges)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := processCPU()
+	for b.Loop() {
+		if _, err := a.Next(used); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
 }

@@ -16,6 +16,12 @@ func fromAddr(a netip.Addr) u128 {
 		b := a.As4()
 		return u128{lo: uint64(binary.BigEndian.Uint32(b[:]))}
 	}
+	return from16(a)
+}
+
+// from16 is fromAddr for an IPv6 address (or any address as IPv6); small
+// enough to inline into the IPv6 sweep.
+func from16(a netip.Addr) u128 {
 	b := a.As16()
 	return u128{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
 }
@@ -33,6 +39,16 @@ func (u u128) addr(is4 bool) netip.Addr {
 }
 
 func (u u128) less(v u128) bool { return u.hi < v.hi || (u.hi == v.hi && u.lo < v.lo) }
+
+func (u u128) compare(v u128) int {
+	switch {
+	case u.less(v):
+		return -1
+	case v.less(u):
+		return 1
+	}
+	return 0
+}
 
 func (u u128) addOne() u128 {
 	lo, carry := bits.Add64(u.lo, 1, 0)

@@ -157,6 +157,8 @@ func (s Subnet) Validate() error {
 		switch {
 		case !d.IsValid() || d.IsUnspecified() || d.IsMulticast():
 			p.add("dns_servers", d, "not a unicast address: use the address of a DNS server")
+		case d.Zone() != "":
+			p.add("dns_servers", d, "has an IPv6 zone, meaningless to the machines: drop the %%%s", d.Zone())
 		case seen[d]:
 			p.add("dns_servers", d, "listed twice: remove the duplicate")
 		}

@@ -115,6 +115,7 @@ func TestValidateSubnet(t *testing.T) {
 		{"gateway on a /31", Subnet{CIDR: p("10.0.0.0/31"), Gateway: a("10.0.0.0")}, nil},
 		{"unspecified dns", Subnet{CIDR: p("10.0.0.0/24"), DNSServers: []netip.Addr{a("0.0.0.0")}}, []string{`dns_servers "0.0.0.0": not a unicast address`}},
 		{"multicast dns", Subnet{CIDR: p("10.0.0.0/24"), DNSServers: []netip.Addr{a("224.0.0.1")}}, []string{"not a unicast"}},
+		{"zoned dns", Subnet{CIDR: p("2001:db8::/64"), DNSServers: []netip.Addr{a("fe80::1%eth0")}}, []string{`dns_servers "fe80::1%eth0": has an IPv6 zone`, "drop the %eth0"}},
 		{"duplicate dns", Subnet{CIDR: p("10.0.0.0/24"), DNSServers: []netip.Addr{a("10.0.0.2"), a("10.0.0.2")}}, []string{"listed twice"}},
 	}
 	for _, tt := range tests {
