@@ -445,6 +445,10 @@ func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) *dhcpv4.DHCPv4 {
 	return rep
 }
 
+// pxeDiscoveryControl is option 43 for PXE clients: PXE_DISCOVERY_CONTROL
+// (sub-option 6, length 1) = 8, then the end tag.
+var pxeDiscoveryControl = []byte{6, 1, 8, 255}
+
 // reply builds an OFFER or ACK for address a (invalid for INFORM) and its
 // destination per RFC 2131 4.1.
 func (c *compiled) reply(req *dhcpv4.DHCPv4, e env, s *subnet, mt dhcpv4.MessageType, a netip.Addr, bc BootClient, lt time.Duration) decision {
@@ -473,6 +477,19 @@ func (c *compiled) reply(req *dhcpv4.DHCPv4, e env, s *subnet, mt dhcpv4.Message
 		rep.Options[dhcpv4.OptionTFTPServerName.Code()] = []byte(p.nextServer.String())
 		if p.httpClient {
 			rep.Options[dhcpv4.OptionClassIdentifier.Code()] = []byte("HTTPClient")
+		} else if bc.PXE {
+			// PXE 2.1: a reply to a PXEClient names itself a PXE server
+			// (option 60) and sets discovery control (option 43, sub-option
+			// 6 = 8: boot from the file in this reply, no boot-server
+			// discovery). Without 60 iPXE waits ~3 s for a ProxyDHCP offer;
+			// without 43 OVMF's PXE never loads the file. Subnet options
+			// applied above win.
+			if _, set := rep.Options[dhcpv4.OptionClassIdentifier.Code()]; !set {
+				rep.Options[dhcpv4.OptionClassIdentifier.Code()] = []byte("PXEClient")
+			}
+			if _, set := rep.Options[dhcpv4.OptionVendorSpecificInformation.Code()]; !set {
+				rep.Options[dhcpv4.OptionVendorSpecificInformation.Code()] = pxeDiscoveryControl
+			}
 		}
 	}
 	if r != nil {

@@ -1,6 +1,7 @@
 package dhcpsrv
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -93,6 +94,9 @@ func TestDecide(t *testing.T) {
 				}
 				if r.BootFileName != "" || r.Options.Has(dhcpv4.OptionBootfileName) {
 					t.Errorf("non-PXE client got a boot file %q", r.BootFileName)
+				}
+				if r.Options.Has(dhcpv4.OptionClassIdentifier) || r.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
+					t.Errorf("non-PXE client got PXE options 60/43: %q % x", r.ClassIdentifier(), r.Options.Get(dhcpv4.OptionVendorSpecificInformation))
 				}
 				if !d.Broadcast || d.Action != actOffer || d.Lease.State != StateOffered {
 					t.Errorf("want broadcast offer with hold, got %+v", d)
@@ -406,6 +410,16 @@ func expectBoot(t *testing.T, d decision, file string, http bool) {
 	}
 	if got := r.ClassIdentifier() == "HTTPClient"; got != http {
 		t.Errorf("option 60 %q; HTTPClient echoed = %v, want %v", r.ClassIdentifier(), got, http)
+	}
+	if !http {
+		// PXE clients are told this is a PXE server that needs no boot-server
+		// discovery: option 60 "PXEClient", option 43 sub-option 6 = 8.
+		if r.ClassIdentifier() != "PXEClient" {
+			t.Errorf("option 60 %q, want PXEClient for a PXE client", r.ClassIdentifier())
+		}
+		if got := r.Options.Get(dhcpv4.OptionVendorSpecificInformation); !bytes.Equal(got, []byte{6, 1, 8, 255}) {
+			t.Errorf("option 43 % x, want 06 01 08 ff (PXE discovery control: use this boot file)", got)
+		}
 	}
 }
 

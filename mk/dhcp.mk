@@ -1,5 +1,6 @@
 # dhcpsrv: fuzzing and the perfdhcp benchmark against Kea and ISC dhcpd.
 .PHONY: fuzz-dhcp bench-dhcp
+bench: bench-dhcp
 
 # The packet-path fuzz target (`go test` alone runs its seed corpus).
 fuzz-dhcp:

@@ -178,11 +178,9 @@ func bootVM(t *testing.T, root string, vmcfg testenv.VMConfig, ipxeScript, uefiL
 			ServerAddr: netip.MustParseAddr(srvIP),
 			Pools:      []dhcpsrv.Pool{{Start: netip.MustParseAddr("10.95.0.100"), End: netip.MustParseAddr("10.95.0.199")}},
 			LeaseTime:  time.Hour,
-			// Vendor class "PXEClient" in every reply: without it iPXE waits
-			// ≈ 3 s for a ProxyDHCP offer (seen in the boot timeline). With it,
-			// UEFI PXE wants boot-server discovery unless option 43 says
-			// "use the boot file" (PXE_DISCOVERY_CONTROL, sub-option 6, bit 3).
-			Options: []dhcpsrv.Option{{Code: 60, Value: []byte("PXEClient")}, {Code: 43, Value: []byte{6, 1, 8, 255}}},
+			// No PXE options here: dhcpsrv itself answers PXE clients with
+			// option 60 "PXEClient" and option 43 discovery control, which
+			// iPXE (no ProxyDHCP wait) and OVMF (loads the file) need.
 		}},
 		Boot: dhcpsrv.Boot{
 			IPXEScript: ipxeScript,
