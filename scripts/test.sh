@@ -13,6 +13,9 @@ trap 'rm -f "$IRONKIT_BACKENDS_REPORT"' EXIT
 start=$(date +%s)
 ./scripts/with-postgres.sh go test -race -count=1 -timeout 15m ./... "$@"
 rc=$?
+# A short fuzz run of the DHCP packet path (its seed corpus already ran above
+# as part of the ordinary tests).
+go test -run '^$' -fuzz FuzzHandle -fuzztime 10s ./dhcpsrv || rc=1
 # The store's tests append each backend that actually ran (not skipped) to
 # $IRONKIT_BACKENDS_REPORT; say which ran and which did not.
 ran=$(sort -u "$IRONKIT_BACKENDS_REPORT" | tr '\n' ' ')

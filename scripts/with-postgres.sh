@@ -31,9 +31,17 @@ trap stop EXIT
 
 as_pg "$PGBIN/initdb" -D "$D/data" -U postgres --auth=trust -E UTF8 --no-locale >"$D/initdb.log" 2>&1 || {
   echo "with-postgres: initdb failed:"; cat "$D/initdb.log"; exit 1; }
-as_pg "$PGBIN/pg_ctl" -D "$D/data" -l "$D/log" -w -o \
-  "-p $port -k $D/sock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null || {
-  echo "with-postgres: PostgreSQL did not start:"; cat "$D/log"; exit 1; }
+# Another job may take the chosen port between the check and the start: try
+# a few ports before giving up.
+started=
+for attempt in 1 2 3 4 5; do
+  if as_pg "$PGBIN/pg_ctl" -D "$D/data" -l "$D/log" -w -o \
+    "-p $port -k $D/sock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
+    started=1; break
+  fi
+  port=$(( 55432 + RANDOM % 1000 ))
+done
+[ -n "$started" ] || { echo "with-postgres: PostgreSQL did not start:"; cat "$D/log"; exit 1; }
 
 export IRONKIT_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 export IRONKIT_TEST_PGBIN="$PGBIN"
