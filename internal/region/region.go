@@ -52,6 +52,12 @@ type Options struct {
 	RPC http.Handler
 	// StoreOptions are passed to store.Open.
 	StoreOptions []store.Option
+	// ImagePeers are base URLs of other regions ("http://region2:5240")
+	// whose images directories this region copies boot-resource bytes from
+	// (images.StoreConfig.Peers); the metadata itself is shared through the
+	// database. Empty: every region needs the bytes on its own disk (or a
+	// shared images_dir).
+	ImagePeers []string
 	// WebPollInterval is how often the web page polls for changes; zero is
 	// the web package's default.
 	WebPollInterval time.Duration
@@ -97,8 +103,10 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		return nil, err
 	}
 	s.boot = bootres.New(o.Logger.With("part", "boot-resources"))
-	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Logger: o.Logger.With("part", "images"),
-		Registerer: o.Registry, OnProgress: s.boot.OnProgress})
+	// Metadata in the store (shared by every region on the database), bytes
+	// in images_dir.
+	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Catalog: st.BootResources(),
+		Peers: append([]string(nil), o.ImagePeers...), Logger: o.Logger.With("part", "images"), Registerer: o.Registry, OnProgress: s.boot.OnProgress})
 	if err != nil {
 		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
 	}
@@ -162,6 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.srv.Run(gctx) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
+	g.Go(func() error { return s.followBootResources(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -174,10 +183,22 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.srv.Serve(gctx, ln) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
+	g.Go(func() error { return s.followBootResources(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
 	return g.Wait()
+}
+
+// followBootResources wakes the images store whenever boot-resource
+// metadata changes in the store (another region imported, uploaded or
+// pruned), until ctx ends.
+func (s *Service) followBootResources(ctx context.Context) error {
+	changes, err := s.st.Changes(ctx)
+	if err != nil {
+		return fmt.Errorf("region: follow boot-resource changes: %w", err)
+	}
+	return s.boot.FollowChanges(ctx, changes)
 }
 
 // Handler is the API's http.Handler.
