@@ -12,9 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +113,9 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	if err != nil {
 		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
 	}
+	if err := adoptFileCatalog(ctx, cfg.ImagesDir, st.BootResources(), o.Logger); err != nil {
+		return fail(fmt.Errorf("region: move boot-resource metadata from %s into the database: %w", cfg.ImagesDir, err))
+	}
 	s.boot.Attach(s.images)
 	powerTypes := power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger}))
 	// Every region enqueues jobs; one with jobs.disabled works none (its
@@ -162,6 +168,45 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		return fail(err)
 	}
 	return s, nil
+}
+
+// adoptFileCatalog moves boot-resource metadata that a region kept in
+// images_dir/catalog.json (before metadata moved to the database) into the
+// store, keeping sets the store already has, then renames the file to
+// catalog.json.imported so it is not read again.
+func adoptFileCatalog(ctx context.Context, dir string, cat images.Catalog, log *slog.Logger) error {
+	p := filepath.Join(dir, "catalog.json")
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	fc, err := images.OpenFileCatalog(p)
+	if err != nil {
+		return err
+	}
+	sets, err := fc.ListSets(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, set := range sets {
+		if _, err := cat.GetSet(ctx, set.Key, set.Version); err == nil {
+			continue
+		} else if !errors.Is(err, images.ErrNotFound) {
+			return err
+		}
+		if err := cat.PutSet(ctx, set); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := os.Rename(p, p+".imported"); err != nil {
+		return err
+	}
+	log.Info("boot-resource metadata moved from the images directory into the database",
+		"file", p, "sets", len(sets), "added", n, "renamed_to", p+".imported")
+	return nil
 }
 
 // Run serves the API and works jobs until ctx ends or one of them fails.

@@ -620,3 +620,32 @@ func TestTwoRegionsShareBootResources(t *testing.T) {
 		return err == nil && string(b) == content
 	})
 }
+
+// A region that kept boot-resource metadata in images_dir/catalog.json moves
+// it into the database on Open, once.
+func TestAdoptFileCatalog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fc, err := images.OpenFileCatalog(filepath.Join(dir, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := images.Key{OS: "ubuntu", Release: "noble", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
+	set := images.Set{Key: key, Version: "20261121", Type: images.Synced, Complete: true, CompletedAt: time.Unix(1000, 0).UTC(),
+		Files: []images.File{{Name: "boot-kernel", SHA256: strings.Repeat("ab", 32), Size: 5}}}
+	if err := fc.PutSet(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := startRegion(t, filepath.Join(t.TempDir(), "region.db"), &recPower{ops: map[string][]string{}},
+		func(c *config.Config) { c.ImagesDir = dir })
+	got, err := svc.Store().BootResources().GetSet(ctx, key, "20261121")
+	if err != nil || !got.Complete || !got.CompletedAt.Equal(set.CompletedAt) || len(got.Files) != 1 || got.Files[0] != set.Files[0] {
+		t.Fatalf("store has %+v, %v; want %+v", got, err, set)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "catalog.json")); !os.IsNotExist(err) {
+		t.Fatalf("catalog.json still there (%v); want it renamed", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "catalog.json.imported")); err != nil {
+		t.Fatal(err)
+	}
+}
