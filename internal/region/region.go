@@ -12,9 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +55,12 @@ type Options struct {
 	RPC http.Handler
 	// StoreOptions are passed to store.Open.
 	StoreOptions []store.Option
+	// ImagePeers are base URLs of other regions ("http://region2:5240")
+	// whose images directories this region copies boot-resource bytes from
+	// (images.StoreConfig.Peers); the metadata itself is shared through the
+	// database. Empty: every region needs the bytes on its own disk (or a
+	// shared images_dir).
+	ImagePeers []string
 	// WebPollInterval is how often the web page polls for changes; zero is
 	// the web package's default.
 	WebPollInterval time.Duration
@@ -97,10 +106,15 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		return nil, err
 	}
 	s.boot = bootres.New(o.Logger.With("part", "boot-resources"))
-	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Logger: o.Logger.With("part", "images"),
-		Registerer: o.Registry, OnProgress: s.boot.OnProgress})
+	// Metadata in the store (shared by every region on the database), bytes
+	// in images_dir.
+	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Catalog: st.BootResources(),
+		Peers: append([]string(nil), o.ImagePeers...), Logger: o.Logger.With("part", "images"), Registerer: o.Registry, OnProgress: s.boot.OnProgress})
 	if err != nil {
 		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
+	}
+	if err := adoptFileCatalog(ctx, cfg.ImagesDir, st.BootResources(), o.Logger); err != nil {
+		return fail(fmt.Errorf("region: move boot-resource metadata from %s into the database: %w", cfg.ImagesDir, err))
 	}
 	s.boot.Attach(s.images)
 	powerTypes := power.NewRegistry(power.WithEnv(power.Env{Logger: o.Logger}))
@@ -156,12 +170,52 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	return s, nil
 }
 
+// adoptFileCatalog moves boot-resource metadata that a region kept in
+// images_dir/catalog.json (before metadata moved to the database) into the
+// store, keeping sets the store already has, then renames the file to
+// catalog.json.imported so it is not read again.
+func adoptFileCatalog(ctx context.Context, dir string, cat images.Catalog, log *slog.Logger) error {
+	p := filepath.Join(dir, "catalog.json")
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	fc, err := images.OpenFileCatalog(p)
+	if err != nil {
+		return err
+	}
+	sets, err := fc.ListSets(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, set := range sets {
+		if _, err := cat.GetSet(ctx, set.Key, set.Version); err == nil {
+			continue
+		} else if !errors.Is(err, images.ErrNotFound) {
+			return err
+		}
+		if err := cat.PutSet(ctx, set); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := os.Rename(p, p+".imported"); err != nil {
+		return err
+	}
+	log.Info("boot-resource metadata moved from the images directory into the database",
+		"file", p, "sets", len(sets), "added", n, "renamed_to", p+".imported")
+	return nil
+}
+
 // Run serves the API and works jobs until ctx ends or one of them fails.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Run(gctx) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
+	g.Go(func() error { return s.followBootResources(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -174,10 +228,22 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.srv.Serve(gctx, ln) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
+	g.Go(func() error { return s.followBootResources(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
 	return g.Wait()
+}
+
+// followBootResources wakes the images store whenever boot-resource
+// metadata changes in the store (another region imported, uploaded or
+// pruned), until ctx ends.
+func (s *Service) followBootResources(ctx context.Context) error {
+	changes, err := s.st.Changes(ctx)
+	if err != nil {
+		return fmt.Errorf("region: follow boot-resource changes: %w", err)
+	}
+	return s.boot.FollowChanges(ctx, changes)
 }
 
 // Handler is the API's http.Handler.

@@ -121,6 +121,11 @@ func eventually(t *testing.T, what string, f func() bool) {
 
 func startRegion(t *testing.T, dsn string, pw jobs.PowerExecutor, tweak ...func(*config.Config)) (*Service, client) {
 	t.Helper()
+	return startRegionWith(t, dsn, Options{Power: pw, Hasher: cheap}, tweak...)
+}
+
+func startRegionWith(t *testing.T, dsn string, o Options, tweak ...func(*config.Config)) (*Service, client) {
+	t.Helper()
 	cfg := config.Default()
 	for _, f := range tweak {
 		f(&cfg)
@@ -132,7 +137,7 @@ func startRegion(t *testing.T, dsn string, pw jobs.PowerExecutor, tweak ...func(
 		cfg.ImagesDir = t.TempDir()
 	}
 	ctx := context.Background()
-	svc, err := Open(ctx, cfg, Options{Power: pw, Hasher: cheap})
+	svc, err := Open(ctx, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,4 +576,76 @@ func TestTwoRegionsShareJobs(t *testing.T) {
 		admin.must("POST", "/api/v1/machines/"+m.SystemID+"/actions/commission", nil, &m, 200)
 		eventually(t, "the other region boots the machine", func() bool { return strings.Contains(pw.of(m.SystemID), "+pxe") })
 	})
+}
+
+// Two regions on one PostgreSQL share boot-resource metadata through the
+// store; the bytes stay in each region's images_dir. An upload to one region
+// is listed by the other at once, and its change notification makes the
+// other copy the bytes from its peer well before the periodic check (one
+// minute) would.
+func TestTwoRegionsShareBootResources(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshPostgres(t)
+	pw := &recPower{ops: map[string][]string{}}
+	a, c := startRegion(t, dsn, pw, func(c *config.Config) { c.Jobs.Disabled = true })
+	dirB := t.TempDir()
+	_, cb := startRegionWith(t, dsn, Options{Power: pw, Hasher: cheap, ImagePeers: []string{c.base}},
+		func(c *config.Config) { c.ImagesDir = dirB })
+	if _, err := CreateAdmin(ctx, a.Store(), cheap, "admin", "", "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	var login api.LoginReply
+	c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
+	adminA, adminB := c.as(login.APIKey.Key), cb.as(login.APIKey.Key)
+
+	content := "a custom root image uploaded to region A"
+	req, _ := http.NewRequest("PUT", c.base+"/api/v1/boot-resources/custom/amd64/generic/mine/generic/1/root.img?complete=true",
+		strings.NewReader(content))
+	req.Header.Set("Authorization", "Bearer "+adminA.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("upload to region A: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	var rs []api.BootResource
+	adminB.must("GET", "/api/v1/boot-resources", nil, &rs, 200)
+	if len(rs) != 1 || !rs[0].Complete || rs[0].Name != "custom/amd64/generic/mine/generic" || len(rs[0].Files) != 1 {
+		t.Fatalf("region B lists %+v; want the complete set uploaded to region A", rs)
+	}
+	sum := rs[0].Files[0].SHA256
+	blob := filepath.Join(dirB, "blobs", "sha256", sum[:2], sum)
+	eventually(t, "region B copies the bytes from region A", func() bool {
+		b, err := os.ReadFile(blob)
+		return err == nil && string(b) == content
+	})
+}
+
+// A region that kept boot-resource metadata in images_dir/catalog.json moves
+// it into the database on Open, once.
+func TestAdoptFileCatalog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fc, err := images.OpenFileCatalog(filepath.Join(dir, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := images.Key{OS: "ubuntu", Release: "noble", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
+	set := images.Set{Key: key, Version: "20261121", Type: images.Synced, Complete: true, CompletedAt: time.Unix(1000, 0).UTC(),
+		Files: []images.File{{Name: "boot-kernel", SHA256: strings.Repeat("ab", 32), Size: 5}}}
+	if err := fc.PutSet(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := startRegion(t, filepath.Join(t.TempDir(), "region.db"), &recPower{ops: map[string][]string{}},
+		func(c *config.Config) { c.ImagesDir = dir })
+	got, err := svc.Store().BootResources().GetSet(ctx, key, "20261121")
+	if err != nil || !got.Complete || !got.CompletedAt.Equal(set.CompletedAt) || len(got.Files) != 1 || got.Files[0] != set.Files[0] {
+		t.Fatalf("store has %+v, %v; want %+v", got, err, set)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "catalog.json")); !os.IsNotExist(err) {
+		t.Fatalf("catalog.json still there (%v); want it renamed", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "catalog.json.imported")); err != nil {
+		t.Fatal(err)
+	}
 }

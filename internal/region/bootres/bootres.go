@@ -4,8 +4,11 @@
 // service's Run loop, one at a time, and reports per-file progress that the
 // API shows while it runs.
 //
-// It does not store bytes or metadata itself (images does) and does not
-// serve HTTP (api does; the images handler is mounted by region).
+// It does not store bytes or metadata itself (images keeps the bytes in the
+// images directory; the metadata is the store's images.Catalog, shared by
+// every region on the database) and does not serve HTTP (api does; the
+// images handler is mounted by region). FollowChanges hands the store's
+// boot-resource change notifications to the images store.
 package bootres
 
 import (
@@ -21,6 +24,7 @@ import (
 
 	"github.com/ironkit/ironkit/images"
 	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/store"
 )
 
 // Service is the boot-resource service. Build it with New, give its
@@ -71,6 +75,27 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("boot resource import failed", "source", src, "err", err)
 			}
 			s.mu.Unlock()
+		}
+	}
+}
+
+// FollowChanges passes the store's boot-resource change notifications on to
+// the images store until changes is closed or ctx ends: another region
+// wrote metadata to the shared database, so racks waiting for a change are
+// woken and missing bytes are fetched from peers. A KindResync (changes may
+// have been missed) counts as a change too.
+func (s *Service) FollowChanges(ctx context.Context, changes <-chan store.Change) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-changes:
+			if !ok {
+				return nil
+			}
+			if c.Kind == store.KindBootResource || c.Kind == store.KindResync {
+				s.st.Changed()
+			}
 		}
 	}
 }
