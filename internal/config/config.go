@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -75,6 +76,11 @@ type Config struct {
 	// ImagesDir holds the region's boot images (content-addressed bytes and
 	// the catalog).
 	ImagesDir string `yaml:"images_dir"`
+	// ImagesPeers are the base URLs of the other regions
+	// ("http://region2:5240"). A region whose images_dir lacks a file that
+	// the shared catalog lists copies it from a peer (and serves it through
+	// the peer until then). Empty when regions share images_dir or run alone.
+	ImagesPeers []string `yaml:"images_peers"`
 	// DBConnections bounds the region's database connections (the store's
 	// pool, and River's on PostgreSQL); they are kept open when idle.
 	DBConnections int `yaml:"db_connections"`
@@ -166,6 +172,7 @@ var envVars = []envVar{
 	{"LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"LOG_FORMAT", func(c *Config, v string) error { c.LogFormat = v; return nil }},
 	{"IMAGES_DIR", func(c *Config, v string) error { c.ImagesDir = v; return nil }},
+	{"IMAGES_PEERS", func(c *Config, v string) error { c.ImagesPeers = splitList(v); return nil }},
 	{"DB_CONNECTIONS", intSetter(func(c *Config) *int { return &c.DBConnections })},
 	{"SHUTDOWN_TIMEOUT", durationSetter(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	{"JOBS_WORKERS", intSetter(func(c *Config) *int { return &c.Jobs.Workers })},
@@ -243,6 +250,11 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.ImagesDir) == "" {
 		return bad("images_dir", c.ImagesDir, "set a directory for boot images, e.g. /var/lib/ironkit/images")
 	}
+	for i, p := range c.ImagesPeers {
+		if u, err := url.Parse(p); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad(fmt.Sprintf("images_peers[%d]", i), p, "use a region's base URL, e.g. http://region2:5240")
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -281,3 +293,14 @@ func (c Config) IsPostgres() bool {
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// splitList splits a comma-separated environment value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

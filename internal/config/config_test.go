@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,8 @@ func TestLoadErrors(t *testing.T) {
 		"env int":      {env: map[string]string{"IRONKIT_REGIOND_JOBS_WORKERS": "many"}, want: "IRONKIT_REGIOND_JOBS_WORKERS"},
 		"zero workers": {env: map[string]string{"IRONKIT_REGIOND_JOBS_WORKERS": "0"}, want: "jobs.workers"},
 		"missing file": {path: filepath.Join(dir, "none.yaml"), want: "none.yaml"},
+		"bad peer":     {path: write("e.yaml", "images_peers: [region2:5240]\n"), want: `images_peers[0] = "region2:5240"`},
+		"bad env peer": {env: map[string]string{"IRONKIT_REGIOND_IMAGES_PEERS": "http://r2:5240, ftp://r3"}, want: "images_peers[1]"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -76,6 +79,17 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+func TestImagesPeers(t *testing.T) {
+	env := map[string]string{"IRONKIT_REGIOND_IMAGES_PEERS": " http://r2:5240 ,,https://r3:5240"}
+	c, err := Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ImagesPeers) != 2 || c.ImagesPeers[0] != "http://r2:5240" || c.ImagesPeers[1] != "https://r3:5240" {
+		t.Fatalf("images_peers from env: %q", c.ImagesPeers)
+	}
+}
+
 func TestEnvNamesCoverTable(t *testing.T) {
 	names := EnvNames()
 	if len(names) != len(envVars) || !strings.HasPrefix(names[0], EnvPrefix) {
@@ -88,7 +102,7 @@ func TestSystemdExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != Default() {
+	if !reflect.DeepEqual(c, Default()) {
 		t.Errorf("the example config should show the defaults:\n got %+v\nwant %+v", c, Default())
 	}
 }

@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	// Metadata in the store (shared by every region on the database), bytes
 	// in images_dir.
 	s.images, err = images.NewStore(images.StoreConfig{Dir: cfg.ImagesDir, Catalog: st.BootResources(),
-		Peers: append([]string(nil), o.ImagePeers...), Logger: o.Logger.With("part", "images"), Registerer: o.Registry, OnProgress: s.boot.OnProgress})
+		Peers: append(append([]string(nil), cfg.ImagesPeers...), o.ImagePeers...), Logger: o.Logger.With("part", "images"), Registerer: o.Registry, OnProgress: s.boot.OnProgress})
 	if err != nil {
 		return fail(fmt.Errorf("region: image store in %s: %w", cfg.ImagesDir, err))
 	}
