@@ -62,7 +62,8 @@ type Jobs interface {
 // Config configures a Backend.
 type Config struct {
 	Store *store.Store
-	// Jobs enqueues work after transitions; nil runs none (an API-only
+	// Jobs enqueues the work a transition needs inside the transition's
+	// transaction (store.TransitionRequest.InTx); nil runs none (an API-only
 	// region, or tests of the API alone).
 	Jobs Jobs
 	// Power answers synchronous power queries (power-query action); nil

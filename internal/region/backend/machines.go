@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -427,7 +428,7 @@ func (b *Backend) DeleteMachine(ctx context.Context, p auth.Principal, id string
 }
 
 // Act implements api.Machines: a lifecycle action (one transaction with an
-// event, then its job) or a power action.
+// event and its job) or a power action.
 func (b *Backend) Act(ctx context.Context, p auth.Principal, id, action string, req api.ActionRequest) (api.Machine, error) {
 	if op, ok := strings.CutPrefix(action, "power-"); ok {
 		return b.powerAction(ctx, id, jobs.PowerOp(op))
@@ -447,36 +448,34 @@ func (b *Backend) Act(ctx context.Context, p auth.Principal, id, action string, 
 		}
 	}
 	m, err := b.st.Transition(ctx, id, store.TransitionRequest{Action: a, User: p.String(), Reason: req.Comment,
-		Options: lifecycle.Options{Admin: p.IsAdmin(), Erase: req.Erase}})
+		Options: lifecycle.Options{Admin: p.IsAdmin(), Erase: req.Erase},
+		// The job is enqueued in the transition's transaction: the status
+		// change, its event and its job commit together or not at all.
+		InTx: func(ctx context.Context, tx *sql.Tx, m *store.Machine) error { return b.enqueueFor(ctx, tx, m, a) }})
 	if err != nil {
 		return api.Machine{}, mapErr(err)
-	}
-	if err := b.enqueueFor(ctx, m, a); err != nil {
-		// The transition stands; the deadline sweeper fails the machine if
-		// no job ever runs. Say so rather than hide it.
-		b.log.Error("enqueue job after transition", "system_id", id, "action", a, "err", err)
 	}
 	return b.presentOne(ctx, m)
 }
 
-// enqueueFor starts the work the machine's new status needs.
-func (b *Backend) enqueueFor(ctx context.Context, m *store.Machine, a lifecycle.Action) error {
+// enqueueFor starts the work the machine's new status needs, inside tx.
+func (b *Backend) enqueueFor(ctx context.Context, tx *sql.Tx, m *store.Machine, a lifecycle.Action) error {
 	if b.cfg.Jobs == nil {
 		return nil
 	}
 	switch m.Status {
 	case lifecycle.Commissioning, lifecycle.Testing, lifecycle.EnteringRescueMode:
-		return b.cfg.Jobs.Boot(ctx, nil, m.SystemID, m.Status)
+		return b.cfg.Jobs.Boot(ctx, tx, m.SystemID, m.Status)
 	case lifecycle.Deploying:
-		return b.cfg.Jobs.Deploy(ctx, nil, m.SystemID)
+		return b.cfg.Jobs.Deploy(ctx, tx, m.SystemID)
 	case lifecycle.Releasing, lifecycle.DiskErasing:
-		return b.cfg.Jobs.Release(ctx, nil, m.SystemID)
+		return b.cfg.Jobs.Release(ctx, tx, m.SystemID)
 	case lifecycle.ExitingRescueMode:
 		// Reboot from disk, then back to where rescue mode started.
-		return b.cfg.Jobs.Finish(ctx, nil, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
+		return b.cfg.Jobs.Finish(ctx, tx, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
 	}
 	if a == lifecycle.ActionAbort {
-		return b.cfg.Jobs.Power(ctx, nil, m.SystemID, jobs.PowerOff, false)
+		return b.cfg.Jobs.Power(ctx, tx, m.SystemID, jobs.PowerOff, false)
 	}
 	return nil
 }
