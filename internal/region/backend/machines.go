@@ -64,15 +64,11 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 	for i, m := range ms {
 		ids[i] = m.SystemID
 	}
-	zones, pools, err := b.placementNames(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Pages are ordered by system id, so the page's rows of the side tables
 	// are a primary-key range scan (a long IN list costs more on both
 	// backends); rows in the range but not on the page are ignored.
 	lo, hi := slices.Min(ids), slices.Max(ids)
-	byID, tagsOf, ipsOf, err := b.sideTables(ctx, lo, hi)
+	byID, tagsOf, ipsOf, zones, pools, err := b.sideTables(ctx, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -112,22 +108,26 @@ type sideRow struct {
 	E        string `bun:"e"`
 }
 
-// sideQuery reads machine details, tags and addresses of a system id range
-// in one round trip (a GET costs round trips more than rows).
+// sideQuery reads machine details, tags and addresses of a system id range,
+// and every zone's and pool's name (small tables), in one round trip (a GET
+// costs round trips more than rows).
 const sideQuery = `SELECT 'd' AS k, system_id, CAST(cpu_count AS TEXT) AS a, CAST(memory_mib AS TEXT) AS b, power_state AS c, osystem AS d, distro_series AS e
  FROM machine_details WHERE system_id BETWEEN ? AND ?
 UNION ALL SELECT 't', mt.system_id, t.name, '', '', '', ''
  FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id BETWEEN ? AND ?
 UNION ALL SELECT 'i', i.system_id, a.ip, CAST(a.id AS TEXT), '', '', ''
- FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id WHERE i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL`
+ FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id WHERE i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL
+UNION ALL SELECT 'z', '', CAST(id AS TEXT), name, '', '', '' FROM zones
+UNION ALL SELECT 'p', '', CAST(id AS TEXT), name, '', '', '' FROM resource_pools`
 
-func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]detailRow, map[string][]string, map[string][]string, error) {
+func (b *Backend) sideTables(ctx context.Context, lo, hi string) (details map[string]detailRow, tags, ipsOf map[string][]string, zones, pools map[int64]string, err error) {
 	var rows []sideRow
 	if err := b.db.NewRaw(sideQuery, lo, hi, lo, hi, lo, hi).Scan(ctx, &rows); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
-	details := map[string]detailRow{}
-	tags := map[string][]string{}
+	zones, pools = map[int64]string{}, map[int64]string{}
+	details = map[string]detailRow{}
+	tags = map[string][]string{}
 	type ip struct {
 		id int64
 		ip string
@@ -144,6 +144,13 @@ func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]det
 		case "i":
 			id, _ := strconv.ParseInt(r.B, 10, 64)
 			ips[r.SystemID] = append(ips[r.SystemID], ip{id, r.A})
+		case "z", "p":
+			id, _ := strconv.ParseInt(r.A, 10, 64)
+			if r.Kind == "z" {
+				zones[id] = r.B
+			} else {
+				pools[id] = r.B
+			}
 		}
 	}
 	for _, ts := range tags {
@@ -156,7 +163,7 @@ func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]det
 			out[id] = append(out[id], x.ip)
 		}
 	}
-	return details, tags, out, nil
+	return details, tags, out, zones, pools, nil
 }
 
 func (b *Backend) presentOne(ctx context.Context, m *store.Machine) (api.Machine, error) {
@@ -165,29 +172,6 @@ func (b *Backend) presentOne(ctx context.Context, m *store.Machine) (api.Machine
 		return api.Machine{}, err
 	}
 	return out[0], nil
-}
-
-func (b *Backend) placementNames(ctx context.Context) (map[int64]string, map[int64]string, error) {
-	if v, ok := b.names.get(""); ok {
-		return v.zones, v.pools, nil
-	}
-	zs, err := b.st.Zones(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps, err := b.st.ResourcePools(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	zones, pools := map[int64]string{}, map[int64]string{}
-	for _, z := range zs {
-		zones[z.ID] = z.Name
-	}
-	for _, p := range ps {
-		pools[p.ID] = p.Name
-	}
-	b.names.put("", placementNames{zones, pools})
-	return zones, pools, nil
 }
 
 // placement resolves zone and pool names to ids (0 for "": the default).
@@ -423,7 +407,6 @@ func (b *Backend) setTags(ctx context.Context, id string, names []string) error 
 
 // DeleteMachine implements api.Machines.
 func (b *Backend) DeleteMachine(ctx context.Context, p auth.Principal, id string) error {
-	defer b.tokens.purge() // its machine tokens are gone (cascade)
 	return mapErr(b.st.DeleteMachine(ctx, id, p.String()))
 }
 
