@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ironkit/ironkit/lifecycle"
@@ -84,6 +85,46 @@ func TestTransitionInTx(t *testing.T) {
 		}
 		if n := jobs(); n != 1 {
 			t.Fatalf("%d hook rows, want 1", n)
+		}
+	})
+}
+
+// TestMachineInterfacesOneQuery: Machine (one query, interfaces as JSON)
+// returns the same interfaces, in id order with their VLANs, as the
+// page query (a separate interfaces query).
+func TestMachineInterfacesOneQuery(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := ctxT(t)
+		s := b.open(t)
+		_, vlan, _ := seedNetwork(t, s, "10.22.0.0/24")
+		m := newMachine(t, s, "ifaces", "52:54:00:cc:20:01")
+		for i, mac := range []string{"52:54:00:cc:20:03", "52:54:00:cc:20:02"} {
+			ifc := store.Interface{Name: "eth" + string(rune('1'+i)), MAC: mustMAC(mac)}
+			if i == 0 {
+				ifc.VLANID = vlan.ID
+			}
+			if _, err := s.AddInterface(ctx, m.SystemID, ifc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Machine(ctx, m.SystemID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.MachinePage(ctx, store.MachinePageQuery{Hostname: "ifaces"})
+		if err != nil || len(page) != 1 {
+			t.Fatalf("page: %v %v", page, err)
+		}
+		want := page[0].Interfaces
+		if len(got.Interfaces) != 3 || fmt.Sprint(got.Interfaces) != fmt.Sprint(want) {
+			t.Fatalf("Machine interfaces %v; want %v", got.Interfaces, want)
+		}
+		if got.Interfaces[1].VLANID != vlan.ID || got.Interfaces[1].MAC.String() != "52:54:00:cc:20:03" || got.Interfaces[2].VLANID != 0 {
+			t.Fatalf("interfaces %v: want eth1 on VLAN %d, eth2 on none", got.Interfaces, vlan.ID)
+		}
+		if _, err := s.Machine(ctx, "nosuch"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown machine: %v", err)
 		}
 	})
 }
