@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,7 +415,8 @@ func insertEvent(ctx context.Context, db bun.IDB, e *eventRow) error {
 // (see loadMachine).
 type machineIfacesRow struct {
 	machineRow `bun:",extend"`
-	Ifaces     string `bun:"ifaces"`
+	Ifaces     string         `bun:"ifaces"`
+	Extra      sql.NullString `bun:"extra"`
 }
 
 // ifaceJSON is one element of machineIfacesRow.Ifaces.
@@ -435,11 +437,32 @@ var ifacesExpr = map[Backend]string{
 }
 
 func (s *Store) loadMachine(ctx context.Context, db bun.IDB, systemID string) (*Machine, error) {
+	m, _, err := s.loadMachineExtra(ctx, db, systemID, "")
+	return m, err
+}
+
+// loadMachineExtra is loadMachine that also evaluates extra, an SQL
+// expression of text type on the machine's row, in the same query ("":
+// none).
+func (s *Store) loadMachineExtra(ctx context.Context, db bun.IDB, systemID, extra string) (*Machine, string, error) {
 	var rows []machineIfacesRow
-	if err := db.NewSelect().Model(&rows).ColumnExpr("?TableAlias.*").ColumnExpr(ifacesExpr[s.backend]).
-		Where("?TableAlias.system_id = ?", systemID).Scan(ctx); err != nil {
-		return nil, err
+	q := db.NewSelect().Model(&rows).ColumnExpr("?TableAlias.*").ColumnExpr(ifacesExpr[s.backend])
+	if extra != "" {
+		q = q.ColumnExpr("(" + extra + ") AS extra")
+	} else {
+		q = q.ColumnExpr("'' AS extra")
 	}
+	if err := q.Where("?TableAlias.system_id = ?", systemID).Scan(ctx); err != nil {
+		return nil, "", err
+	}
+	m, err := s.machineFromIfacesRows(rows, systemID)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, rows[0].Extra.String, nil
+}
+
+func (s *Store) machineFromIfacesRows(rows []machineIfacesRow, systemID string) (*Machine, error) {
 	if len(rows) == 0 {
 		return nil, notFound("machine", "system_id", systemID)
 	}

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -77,24 +78,67 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 		if !ok {
 			d.PowerState = "unknown"
 		}
-		am := api.Machine{
-			SystemID: m.SystemID, Hostname: m.Hostname, Status: m.Status, PreviousStatus: m.PreviousStatus,
-			Locked: m.Locked, Architecture: m.Architecture, CPUCount: d.CPUCount, MemoryMiB: d.MemoryMiB,
-			Zone: zones[m.ZoneID], Pool: pools[m.PoolID], Tags: tagsOf[m.SystemID], Owner: m.Owner,
-			PowerType: m.Power.Type, PowerParameters: m.Power.Params, PowerState: d.PowerState,
-			IPAddresses: ipsOf[m.SystemID], OSystem: d.OSystem, DistroSeries: d.DistroSeries,
-			Inventory: m.Inventory, Created: m.CreatedAt, Updated: m.UpdatedAt, Revision: m.Version,
-		}
-		for _, ifc := range m.Interfaces {
-			am.MACAddresses = append(am.MACAddresses, ifc.MAC.String())
-		}
-		if !m.StatusDeadline.IsZero() {
-			t := m.StatusDeadline
-			am.Deadline = &t
-		}
-		out[i] = am
+		out[i] = apiMachine(m, d, tagsOf[m.SystemID], ipsOf[m.SystemID], zones[m.ZoneID], pools[m.PoolID])
 	}
 	return out, nil
+}
+
+// apiMachine is the API view of a store machine and its region-table data.
+func apiMachine(m *store.Machine, d detailRow, tags, ips []string, zone, pool string) api.Machine {
+	am := api.Machine{
+		SystemID: m.SystemID, Hostname: m.Hostname, Status: m.Status, PreviousStatus: m.PreviousStatus,
+		Locked: m.Locked, Architecture: m.Architecture, CPUCount: d.CPUCount, MemoryMiB: d.MemoryMiB,
+		Zone: zone, Pool: pool, Tags: tags, Owner: m.Owner,
+		PowerType: m.Power.Type, PowerParameters: m.Power.Params, PowerState: d.PowerState,
+		IPAddresses: ips, OSystem: d.OSystem, DistroSeries: d.DistroSeries,
+		Inventory: m.Inventory, Created: m.CreatedAt, Updated: m.UpdatedAt, Revision: m.Version,
+	}
+	for _, ifc := range m.Interfaces {
+		am.MACAddresses = append(am.MACAddresses, ifc.MAC.String())
+	}
+	if !m.StatusDeadline.IsZero() {
+		t := m.StatusDeadline
+		am.Deadline = &t
+	}
+	return am
+}
+
+// oneExtra is, per backend, the expression store.MachineExtra evaluates on
+// a machine's row: its details, tags, addresses (by id) and zone and pool
+// names as one JSON object, so a single GET reads everything in the
+// machine's own round trip.
+var oneExtra = map[store.Backend]string{
+	store.Postgres: `json_build_object(
+ 'd', (SELECT json_build_object('cpu', d.cpu_count, 'mem', d.memory_mib, 'power', d.power_state, 'os', d.osystem, 'series', d.distro_series)
+  FROM machine_details AS d WHERE d.system_id = ?TableAlias.system_id),
+ 't', (SELECT json_agg(t.name) FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id = ?TableAlias.system_id),
+ 'i', (SELECT json_agg(a.ip ORDER BY a.id) FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id
+  WHERE i.system_id = ?TableAlias.system_id AND a.ip IS NOT NULL),
+ 'z', (SELECT name FROM zones WHERE id = ?TableAlias.zone_id),
+ 'p', (SELECT name FROM resource_pools WHERE id = ?TableAlias.pool_id))::text`,
+	store.SQLite: `json_object(
+ 'd', json((SELECT json_object('cpu', d.cpu_count, 'mem', d.memory_mib, 'power', d.power_state, 'os', d.osystem, 'series', d.distro_series)
+  FROM machine_details AS d WHERE d.system_id = ?TableAlias.system_id)),
+ 't', json((SELECT json_group_array(t.name) FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id = ?TableAlias.system_id)),
+ 'i', json((SELECT json_group_array(x.ip) FROM (SELECT a.ip FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id
+  WHERE i.system_id = ?TableAlias.system_id AND a.ip IS NOT NULL ORDER BY a.id) AS x)),
+ 'z', (SELECT name FROM zones WHERE id = ?TableAlias.zone_id),
+ 'p', (SELECT name FROM resource_pools WHERE id = ?TableAlias.pool_id))`,
+}
+
+// oneExtraJSON is the value of oneExtra.
+type oneExtraJSON struct {
+	D *struct {
+		CPU    int    `json:"cpu"`
+		Mem    int64  `json:"mem"`
+		Power  string `json:"power"`
+		OS     string `json:"os"`
+		Series string `json:"series"`
+	} `json:"d"`
+	T []string `json:"t"`
+	I []string `json:"i"`
+	Z *string  `json:"z"`
+	P *string  `json:"p"`
 }
 
 // sideRow is one row of the side tables' union (see sideTables).
@@ -231,13 +275,36 @@ func (b *Backend) ListMachines(ctx context.Context, q api.MachineQuery) ([]api.M
 // listChunk is how many machines ListMachines reads per query set.
 const listChunk = 1000
 
-// GetMachine implements api.Machines.
+// GetMachine implements api.Machines: one query (store.MachineExtra with
+// oneExtra) reads the machine, its interfaces and its region-table data.
 func (b *Backend) GetMachine(ctx context.Context, id string) (api.Machine, error) {
-	m, err := b.st.Machine(ctx, id)
+	m, extra, err := b.st.MachineExtra(ctx, id, oneExtra[b.st.Backend()])
 	if err != nil {
 		return api.Machine{}, mapErr(err)
 	}
-	return b.presentOne(ctx, m)
+	var x oneExtraJSON
+	if err := json.Unmarshal([]byte(extra), &x); err != nil {
+		return api.Machine{}, fmt.Errorf("machine %s region data: %w", id, err)
+	}
+	d := detailRow{SystemID: id, PowerState: "unknown"}
+	if x.D != nil {
+		d.CPUCount, d.MemoryMiB, d.PowerState, d.OSystem, d.DistroSeries = x.D.CPU, x.D.Mem, x.D.Power, x.D.OS, x.D.Series
+	}
+	if len(x.T) == 0 {
+		x.T = nil
+	}
+	if len(x.I) == 0 {
+		x.I = nil
+	}
+	slices.Sort(x.T) // as sideTables: byte order, whatever the collation
+	var zone, pool string
+	if x.Z != nil {
+		zone = *x.Z
+	}
+	if x.P != nil {
+		pool = *x.P
+	}
+	return apiMachine(m, d, x.T, x.I, zone, pool), nil
 }
 
 func interfaces(field string, macs []string) ([]store.Interface, error) {
