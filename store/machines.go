@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -410,19 +411,78 @@ func insertEvent(ctx context.Context, db bun.IDB, e *eventRow) error {
 	return err
 }
 
+// machineIfacesRow is a machine row with its interfaces as a JSON array
+// (see loadMachine).
+type machineIfacesRow struct {
+	machineRow `bun:",extend"`
+	Ifaces     string         `bun:"ifaces"`
+	Extra      sql.NullString `bun:"extra"`
+}
+
+// ifaceJSON is one element of machineIfacesRow.Ifaces.
+type ifaceJSON struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	MAC    string `json:"mac"`
+	VLANID *int64 `json:"vlan_id"`
+}
+
+// ifacesExpr aggregates a machine's interfaces, by id, into a JSON array
+// in the machine's own query: one round trip for a machine instead of two.
+var ifacesExpr = map[Backend]string{
+	Postgres: `(SELECT COALESCE(json_agg(json_build_object('id', i.id, 'name', i.name, 'mac', i.mac, 'vlan_id', i.vlan_id) ORDER BY i.id), '[]')::text
+ FROM interfaces AS i WHERE i.system_id = ?TableAlias.system_id) AS ifaces`,
+	SQLite: `(SELECT json_group_array(json_object('id', i.id, 'name', i.name, 'mac', i.mac, 'vlan_id', i.vlan_id))
+ FROM (SELECT id, name, mac, vlan_id FROM interfaces WHERE system_id = ?TableAlias.system_id ORDER BY id) AS i) AS ifaces`,
+}
+
 func (s *Store) loadMachine(ctx context.Context, db bun.IDB, systemID string) (*Machine, error) {
-	var rows []machineRow
-	if err := db.NewSelect().Model(&rows).Where("system_id = ?", systemID).Scan(ctx); err != nil {
-		return nil, err
+	m, _, err := s.loadMachineExtra(ctx, db, systemID, "")
+	return m, err
+}
+
+// loadMachineExtra is loadMachine that also evaluates extra, an SQL
+// expression of text type on the machine's row, in the same query ("":
+// none).
+func (s *Store) loadMachineExtra(ctx context.Context, db bun.IDB, systemID, extra string) (*Machine, string, error) {
+	var rows []machineIfacesRow
+	q := db.NewSelect().Model(&rows).ColumnExpr("?TableAlias.*").ColumnExpr(ifacesExpr[s.backend])
+	if extra != "" {
+		q = q.ColumnExpr("(" + extra + ") AS extra")
+	} else {
+		q = q.ColumnExpr("'' AS extra")
 	}
+	if err := q.Where("?TableAlias.system_id = ?", systemID).Scan(ctx); err != nil {
+		return nil, "", err
+	}
+	m, err := s.machineFromIfacesRows(rows, systemID)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, rows[0].Extra.String, nil
+}
+
+func (s *Store) machineFromIfacesRows(rows []machineIfacesRow, systemID string) (*Machine, error) {
 	if len(rows) == 0 {
 		return nil, notFound("machine", "system_id", systemID)
 	}
-	ms, err := s.machinesFromRows(ctx, db, rows)
+	m, err := s.machineFromRow(&rows[0].machineRow)
 	if err != nil {
 		return nil, err
 	}
-	return ms[0], nil
+	var ifs []ifaceJSON
+	if err := json.Unmarshal([]byte(rows[0].Ifaces), &ifs); err != nil {
+		return nil, fmt.Errorf("machine %s interfaces: %w", systemID, err)
+	}
+	for _, r := range ifs {
+		mac, _ := net.ParseMAC(r.MAC)
+		ifc := Interface{ID: r.ID, Name: r.Name, MAC: mac}
+		if r.VLANID != nil {
+			ifc.VLANID = *r.VLANID
+		}
+		m.Interfaces = append(m.Interfaces, ifc)
+	}
+	return m, nil
 }
 
 // Machine returns the machine with that system id.

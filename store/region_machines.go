@@ -76,3 +76,13 @@ func (s *Store) MachinePage(ctx context.Context, q MachinePageQuery) ([]*Machine
 	}
 	return s.machinesFromRows(ctx, s.db, rows)
 }
+
+// MachineExtra is Machine that also evaluates extra, an SQL expression of
+// text type (NULL reads as "") on the machine's row, in the same query, and
+// returns its value: regiond reads a machine's region-table data (details,
+// tags, addresses as one JSON value) in the machine's own round trip.
+// ?TableAlias in extra names the machines table. extra is code, never
+// user input.
+func (s *Store) MachineExtra(ctx context.Context, systemID, extra string) (*Machine, string, error) {
+	return s.loadMachineExtra(ctx, s.db, systemID, extra)
+}

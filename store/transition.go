@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -35,6 +36,15 @@ type TransitionRequest struct {
 	// Version, when non-zero, is the machine version the caller decided on;
 	// if the machine changed since, Transition fails with ErrConflict.
 	Version int64
+	// InTx, when set, runs inside the transition's transaction after the
+	// status change and its event are written, with the underlying
+	// *sql.Tx and the machine as it will be once committed (e.g. to
+	// enqueue a River job with InsertTx). If it fails, the transaction
+	// rolls back: the status change, the event and whatever InTx wrote
+	// are all undone, and Transition returns its error. On SQLite the
+	// transaction holds the database's write lock, so InTx must use tx
+	// (never another connection) for every statement.
+	InTx func(ctx context.Context, tx *sql.Tx, m *Machine) error
 }
 
 // ownerless statuses clear the owner on entry and free the machine's auto
@@ -51,7 +61,7 @@ var ownerless = map[lifecycle.Status]bool{
 // *lifecycle.TransitionError), and the status change, its deadline, the
 // owner (set by allocate, cleared on return to New, Ready or Retired, when
 // the machine's auto addresses are freed too) and an event row commit
-// together or not at all. Optimistic
+// together or not at all, with whatever req.InTx does. Optimistic
 // concurrency: the machine row is updated only if its version is still the
 // one read, so of two concurrent conflicting changes one fails with
 // ErrConflict instead of being lost.
@@ -136,6 +146,11 @@ func (s *Store) applyTransition(ctx context.Context, tx *txn, m *Machine, req Tr
 	out.Status, out.PreviousStatus, out.Locked = next.Status, next.Previous, next.Locked
 	out.Owner, out.StatusDeadline = owner, deadlineT
 	out.Version, out.UpdatedAt = m.Version+1, now
+	if req.InTx != nil {
+		if err := req.InTx(ctx, tx.Tx.Tx, &out); err != nil {
+			return nil, err
+		}
+	}
 	return &out, nil
 }
 

@@ -519,7 +519,7 @@ func TestKeysRevokeAndTokenScopes(t *testing.T) {
 	var k api.APIKey
 	admin.must("POST", "/api/v1/users/me/api-keys", api.APIKeyCreate{Name: "ci"}, &k, 201)
 	ci := c.as(k.Key)
-	ci.must("GET", "/api/v1/users/me", nil, nil, 200) // cached now
+	ci.must("GET", "/api/v1/users/me", nil, nil, 200)
 	admin.must("DELETE", fmt.Sprintf("/api/v1/users/me/api-keys/%d", k.ID), nil, nil, 204)
 	if code := ci.do("GET", "/api/v1/users/me", nil, nil); code != 401 {
 		t.Fatalf("revoked key still works on this region: %d", code)
@@ -564,7 +564,7 @@ func TestTwoRegionsShareJobs(t *testing.T) {
 		ctx := context.Background()
 		pw := &recPower{ops: map[string][]string{}}
 		apiOnly, c := startRegion(t, dsn, pw, func(c *config.Config) { c.Jobs.Disabled = true })
-		startRegion(t, dsn, pw)
+		_, c2 := startRegion(t, dsn, pw)
 		if _, err := CreateAdmin(ctx, apiOnly.Store(), cheap, "admin", "", "admin-password"); err != nil {
 			t.Fatal(err)
 		}
@@ -575,6 +575,16 @@ func TestTwoRegionsShareJobs(t *testing.T) {
 		admin.must("POST", "/api/v1/machines", api.MachineCreate{Architecture: "amd64/generic", MACAddresses: []string{"52:54:00:ee:00:01"}}, &m, 201)
 		admin.must("POST", "/api/v1/machines/"+m.SystemID+"/actions/commission", nil, &m, 200)
 		eventually(t, "the other region boots the machine", func() bool { return strings.Contains(pw.of(m.SystemID), "+pxe") })
+
+		// A key revoked on one region stops working on the other at once
+		// (no region caches token lookups).
+		var k api.APIKey
+		admin.must("POST", "/api/v1/users/me/api-keys", api.APIKeyCreate{Name: "ci"}, &k, 201)
+		c2.as(k.Key).must("GET", "/api/v1/machines/"+m.SystemID, nil, nil, 200)
+		admin.must("DELETE", fmt.Sprintf("/api/v1/users/me/api-keys/%d", k.ID), nil, nil, 204)
+		if code := c2.as(k.Key).do("GET", "/api/v1/machines/"+m.SystemID, nil, nil); code != 401 {
+			t.Fatalf("key revoked on one region still works on the other: %d", code)
+		}
 	})
 }
 

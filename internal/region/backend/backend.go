@@ -62,7 +62,8 @@ type Jobs interface {
 // Config configures a Backend.
 type Config struct {
 	Store *store.Store
-	// Jobs enqueues work after transitions; nil runs none (an API-only
+	// Jobs enqueues the work a transition needs inside the transition's
+	// transaction (store.TransitionRequest.InTx); nil runs none (an API-only
 	// region, or tests of the API alone).
 	Jobs Jobs
 	// Power answers synchronous power queries (power-query action); nil
@@ -87,23 +88,11 @@ type Backend struct {
 	st  *store.Store
 	db  *bun.DB
 	log *slog.Logger
-
-	// tokens caches token lookups for TokenCacheTTL: every API request
-	// authenticates, and a database round trip per request is most of a
-	// single GET's cost. A revoked key stops working here at once and on
-	// other regions within the TTL.
-	tokens *ttlCache[string, principalOrErr]
-	// names caches zone and pool names for the machine list.
-	names *ttlCache[string, placementNames]
+	// Nothing is cached: every request authenticates with one indexed
+	// query, so a revoked key or a deleted rack stops working on every
+	// region at once, and zone and pool names come with a page's side
+	// tables (see sideQuery).
 }
-
-// TokenCacheTTL bounds how long another region may still accept a revoked
-// API key or a deleted rack's token.
-const TokenCacheTTL = 10 * time.Second
-
-// placementNamesTTL bounds how stale zone and pool names in machine lists
-// may be.
-const placementNamesTTL = 2 * time.Second
 
 // New returns a Backend over cfg.Store.
 func New(cfg Config) (*Backend, error) {
@@ -121,9 +110,7 @@ func New(cfg Config) (*Backend, error) {
 			return "", "", fmt.Errorf("this region has no image store: set images_dir and import boot resources: %w", api.ErrConflict)
 		}
 	}
-	return &Backend{cfg: cfg, st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger,
-		tokens: newTTLCache[string, principalOrErr](TokenCacheTTL, 100000),
-		names:  newTTLCache[string, placementNames](placementNamesTTL, 1)}, nil
+	return &Backend{cfg: cfg, st: cfg.Store, db: cfg.Store.DB(), log: cfg.Logger}, nil
 }
 
 // API returns the api.Backend of every resource.

@@ -9,8 +9,13 @@
 // store.Transition in one transaction with an event), does not talk to BMCs
 // (jobs.PowerExecutor does) and does not serve HTTP (api does).
 //
-// Transitions commit first and their jobs are enqueued right after: a
-// region that dies in between leaves a machine in an in-progress status
-// without a job, which the deadline sweeper then fails, so the machine never
-// hangs; store.Transition owns its transaction, so the job cannot join it.
+// A transition's job is enqueued inside the transition's transaction
+// (store.TransitionRequest.InTx with River's InsertTx): the status change,
+// its event and its job commit together or not at all, so a region dying
+// mid-action leaves no machine in an in-progress status without a job.
+//
+// Nothing is cached: every request's token lookup is one indexed query (a
+// revoked key stops working on every region at once), and GET
+// /api/v1/machines/{id} reads the machine, its interfaces and its region
+// data in one query (store.MachineExtra).
 package backend

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -63,15 +65,11 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 	for i, m := range ms {
 		ids[i] = m.SystemID
 	}
-	zones, pools, err := b.placementNames(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Pages are ordered by system id, so the page's rows of the side tables
 	// are a primary-key range scan (a long IN list costs more on both
 	// backends); rows in the range but not on the page are ignored.
 	lo, hi := slices.Min(ids), slices.Max(ids)
-	byID, tagsOf, ipsOf, err := b.sideTables(ctx, lo, hi)
+	byID, tagsOf, ipsOf, zones, pools, err := b.sideTables(ctx, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -80,24 +78,67 @@ func (b *Backend) present(ctx context.Context, ms []*store.Machine) ([]api.Machi
 		if !ok {
 			d.PowerState = "unknown"
 		}
-		am := api.Machine{
-			SystemID: m.SystemID, Hostname: m.Hostname, Status: m.Status, PreviousStatus: m.PreviousStatus,
-			Locked: m.Locked, Architecture: m.Architecture, CPUCount: d.CPUCount, MemoryMiB: d.MemoryMiB,
-			Zone: zones[m.ZoneID], Pool: pools[m.PoolID], Tags: tagsOf[m.SystemID], Owner: m.Owner,
-			PowerType: m.Power.Type, PowerParameters: m.Power.Params, PowerState: d.PowerState,
-			IPAddresses: ipsOf[m.SystemID], OSystem: d.OSystem, DistroSeries: d.DistroSeries,
-			Inventory: m.Inventory, Created: m.CreatedAt, Updated: m.UpdatedAt, Revision: m.Version,
-		}
-		for _, ifc := range m.Interfaces {
-			am.MACAddresses = append(am.MACAddresses, ifc.MAC.String())
-		}
-		if !m.StatusDeadline.IsZero() {
-			t := m.StatusDeadline
-			am.Deadline = &t
-		}
-		out[i] = am
+		out[i] = apiMachine(m, d, tagsOf[m.SystemID], ipsOf[m.SystemID], zones[m.ZoneID], pools[m.PoolID])
 	}
 	return out, nil
+}
+
+// apiMachine is the API view of a store machine and its region-table data.
+func apiMachine(m *store.Machine, d detailRow, tags, ips []string, zone, pool string) api.Machine {
+	am := api.Machine{
+		SystemID: m.SystemID, Hostname: m.Hostname, Status: m.Status, PreviousStatus: m.PreviousStatus,
+		Locked: m.Locked, Architecture: m.Architecture, CPUCount: d.CPUCount, MemoryMiB: d.MemoryMiB,
+		Zone: zone, Pool: pool, Tags: tags, Owner: m.Owner,
+		PowerType: m.Power.Type, PowerParameters: m.Power.Params, PowerState: d.PowerState,
+		IPAddresses: ips, OSystem: d.OSystem, DistroSeries: d.DistroSeries,
+		Inventory: m.Inventory, Created: m.CreatedAt, Updated: m.UpdatedAt, Revision: m.Version,
+	}
+	for _, ifc := range m.Interfaces {
+		am.MACAddresses = append(am.MACAddresses, ifc.MAC.String())
+	}
+	if !m.StatusDeadline.IsZero() {
+		t := m.StatusDeadline
+		am.Deadline = &t
+	}
+	return am
+}
+
+// oneExtra is, per backend, the expression store.MachineExtra evaluates on
+// a machine's row: its details, tags, addresses (by id) and zone and pool
+// names as one JSON object, so a single GET reads everything in the
+// machine's own round trip.
+var oneExtra = map[store.Backend]string{
+	store.Postgres: `json_build_object(
+ 'd', (SELECT json_build_object('cpu', d.cpu_count, 'mem', d.memory_mib, 'power', d.power_state, 'os', d.osystem, 'series', d.distro_series)
+  FROM machine_details AS d WHERE d.system_id = ?TableAlias.system_id),
+ 't', (SELECT json_agg(t.name) FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id = ?TableAlias.system_id),
+ 'i', (SELECT json_agg(a.ip ORDER BY a.id) FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id
+  WHERE i.system_id = ?TableAlias.system_id AND a.ip IS NOT NULL),
+ 'z', (SELECT name FROM zones WHERE id = ?TableAlias.zone_id),
+ 'p', (SELECT name FROM resource_pools WHERE id = ?TableAlias.pool_id))::text`,
+	store.SQLite: `json_object(
+ 'd', json((SELECT json_object('cpu', d.cpu_count, 'mem', d.memory_mib, 'power', d.power_state, 'os', d.osystem, 'series', d.distro_series)
+  FROM machine_details AS d WHERE d.system_id = ?TableAlias.system_id)),
+ 't', json((SELECT json_group_array(t.name) FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id = ?TableAlias.system_id)),
+ 'i', json((SELECT json_group_array(x.ip) FROM (SELECT a.ip FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id
+  WHERE i.system_id = ?TableAlias.system_id AND a.ip IS NOT NULL ORDER BY a.id) AS x)),
+ 'z', (SELECT name FROM zones WHERE id = ?TableAlias.zone_id),
+ 'p', (SELECT name FROM resource_pools WHERE id = ?TableAlias.pool_id))`,
+}
+
+// oneExtraJSON is the value of oneExtra.
+type oneExtraJSON struct {
+	D *struct {
+		CPU    int    `json:"cpu"`
+		Mem    int64  `json:"mem"`
+		Power  string `json:"power"`
+		OS     string `json:"os"`
+		Series string `json:"series"`
+	} `json:"d"`
+	T []string `json:"t"`
+	I []string `json:"i"`
+	Z *string  `json:"z"`
+	P *string  `json:"p"`
 }
 
 // sideRow is one row of the side tables' union (see sideTables).
@@ -111,22 +152,26 @@ type sideRow struct {
 	E        string `bun:"e"`
 }
 
-// sideQuery reads machine details, tags and addresses of a system id range
-// in one round trip (a GET costs round trips more than rows).
+// sideQuery reads machine details, tags and addresses of a system id range,
+// and every zone's and pool's name (small tables), in one round trip (a GET
+// costs round trips more than rows).
 const sideQuery = `SELECT 'd' AS k, system_id, CAST(cpu_count AS TEXT) AS a, CAST(memory_mib AS TEXT) AS b, power_state AS c, osystem AS d, distro_series AS e
  FROM machine_details WHERE system_id BETWEEN ? AND ?
 UNION ALL SELECT 't', mt.system_id, t.name, '', '', '', ''
  FROM machine_tags AS mt JOIN tags AS t ON t.id = mt.tag_id WHERE mt.system_id BETWEEN ? AND ?
 UNION ALL SELECT 'i', i.system_id, a.ip, CAST(a.id AS TEXT), '', '', ''
- FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id WHERE i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL`
+ FROM ip_addresses AS a JOIN interfaces AS i ON i.id = a.interface_id WHERE i.system_id BETWEEN ? AND ? AND a.ip IS NOT NULL
+UNION ALL SELECT 'z', '', CAST(id AS TEXT), name, '', '', '' FROM zones
+UNION ALL SELECT 'p', '', CAST(id AS TEXT), name, '', '', '' FROM resource_pools`
 
-func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]detailRow, map[string][]string, map[string][]string, error) {
+func (b *Backend) sideTables(ctx context.Context, lo, hi string) (details map[string]detailRow, tags, ipsOf map[string][]string, zones, pools map[int64]string, err error) {
 	var rows []sideRow
 	if err := b.db.NewRaw(sideQuery, lo, hi, lo, hi, lo, hi).Scan(ctx, &rows); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, nil, err
 	}
-	details := map[string]detailRow{}
-	tags := map[string][]string{}
+	zones, pools = map[int64]string{}, map[int64]string{}
+	details = map[string]detailRow{}
+	tags = map[string][]string{}
 	type ip struct {
 		id int64
 		ip string
@@ -143,6 +188,13 @@ func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]det
 		case "i":
 			id, _ := strconv.ParseInt(r.B, 10, 64)
 			ips[r.SystemID] = append(ips[r.SystemID], ip{id, r.A})
+		case "z", "p":
+			id, _ := strconv.ParseInt(r.A, 10, 64)
+			if r.Kind == "z" {
+				zones[id] = r.B
+			} else {
+				pools[id] = r.B
+			}
 		}
 	}
 	for _, ts := range tags {
@@ -155,7 +207,7 @@ func (b *Backend) sideTables(ctx context.Context, lo, hi string) (map[string]det
 			out[id] = append(out[id], x.ip)
 		}
 	}
-	return details, tags, out, nil
+	return details, tags, out, zones, pools, nil
 }
 
 func (b *Backend) presentOne(ctx context.Context, m *store.Machine) (api.Machine, error) {
@@ -164,29 +216,6 @@ func (b *Backend) presentOne(ctx context.Context, m *store.Machine) (api.Machine
 		return api.Machine{}, err
 	}
 	return out[0], nil
-}
-
-func (b *Backend) placementNames(ctx context.Context) (map[int64]string, map[int64]string, error) {
-	if v, ok := b.names.get(""); ok {
-		return v.zones, v.pools, nil
-	}
-	zs, err := b.st.Zones(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	ps, err := b.st.ResourcePools(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	zones, pools := map[int64]string{}, map[int64]string{}
-	for _, z := range zs {
-		zones[z.ID] = z.Name
-	}
-	for _, p := range ps {
-		pools[p.ID] = p.Name
-	}
-	b.names.put("", placementNames{zones, pools})
-	return zones, pools, nil
 }
 
 // placement resolves zone and pool names to ids (0 for "": the default).
@@ -246,13 +275,36 @@ func (b *Backend) ListMachines(ctx context.Context, q api.MachineQuery) ([]api.M
 // listChunk is how many machines ListMachines reads per query set.
 const listChunk = 1000
 
-// GetMachine implements api.Machines.
+// GetMachine implements api.Machines: one query (store.MachineExtra with
+// oneExtra) reads the machine, its interfaces and its region-table data.
 func (b *Backend) GetMachine(ctx context.Context, id string) (api.Machine, error) {
-	m, err := b.st.Machine(ctx, id)
+	m, extra, err := b.st.MachineExtra(ctx, id, oneExtra[b.st.Backend()])
 	if err != nil {
 		return api.Machine{}, mapErr(err)
 	}
-	return b.presentOne(ctx, m)
+	var x oneExtraJSON
+	if err := json.Unmarshal([]byte(extra), &x); err != nil {
+		return api.Machine{}, fmt.Errorf("machine %s region data: %w", id, err)
+	}
+	d := detailRow{SystemID: id, PowerState: "unknown"}
+	if x.D != nil {
+		d.CPUCount, d.MemoryMiB, d.PowerState, d.OSystem, d.DistroSeries = x.D.CPU, x.D.Mem, x.D.Power, x.D.OS, x.D.Series
+	}
+	if len(x.T) == 0 {
+		x.T = nil
+	}
+	if len(x.I) == 0 {
+		x.I = nil
+	}
+	slices.Sort(x.T) // as sideTables: byte order, whatever the collation
+	var zone, pool string
+	if x.Z != nil {
+		zone = *x.Z
+	}
+	if x.P != nil {
+		pool = *x.P
+	}
+	return apiMachine(m, d, x.T, x.I, zone, pool), nil
 }
 
 func interfaces(field string, macs []string) ([]store.Interface, error) {
@@ -422,12 +474,11 @@ func (b *Backend) setTags(ctx context.Context, id string, names []string) error 
 
 // DeleteMachine implements api.Machines.
 func (b *Backend) DeleteMachine(ctx context.Context, p auth.Principal, id string) error {
-	defer b.tokens.purge() // its machine tokens are gone (cascade)
 	return mapErr(b.st.DeleteMachine(ctx, id, p.String()))
 }
 
 // Act implements api.Machines: a lifecycle action (one transaction with an
-// event, then its job) or a power action.
+// event and its job) or a power action.
 func (b *Backend) Act(ctx context.Context, p auth.Principal, id, action string, req api.ActionRequest) (api.Machine, error) {
 	if op, ok := strings.CutPrefix(action, "power-"); ok {
 		return b.powerAction(ctx, id, jobs.PowerOp(op))
@@ -447,36 +498,34 @@ func (b *Backend) Act(ctx context.Context, p auth.Principal, id, action string, 
 		}
 	}
 	m, err := b.st.Transition(ctx, id, store.TransitionRequest{Action: a, User: p.String(), Reason: req.Comment,
-		Options: lifecycle.Options{Admin: p.IsAdmin(), Erase: req.Erase}})
+		Options: lifecycle.Options{Admin: p.IsAdmin(), Erase: req.Erase},
+		// The job is enqueued in the transition's transaction: the status
+		// change, its event and its job commit together or not at all.
+		InTx: func(ctx context.Context, tx *sql.Tx, m *store.Machine) error { return b.enqueueFor(ctx, tx, m, a) }})
 	if err != nil {
 		return api.Machine{}, mapErr(err)
-	}
-	if err := b.enqueueFor(ctx, m, a); err != nil {
-		// The transition stands; the deadline sweeper fails the machine if
-		// no job ever runs. Say so rather than hide it.
-		b.log.Error("enqueue job after transition", "system_id", id, "action", a, "err", err)
 	}
 	return b.presentOne(ctx, m)
 }
 
-// enqueueFor starts the work the machine's new status needs.
-func (b *Backend) enqueueFor(ctx context.Context, m *store.Machine, a lifecycle.Action) error {
+// enqueueFor starts the work the machine's new status needs, inside tx.
+func (b *Backend) enqueueFor(ctx context.Context, tx *sql.Tx, m *store.Machine, a lifecycle.Action) error {
 	if b.cfg.Jobs == nil {
 		return nil
 	}
 	switch m.Status {
 	case lifecycle.Commissioning, lifecycle.Testing, lifecycle.EnteringRescueMode:
-		return b.cfg.Jobs.Boot(ctx, nil, m.SystemID, m.Status)
+		return b.cfg.Jobs.Boot(ctx, tx, m.SystemID, m.Status)
 	case lifecycle.Deploying:
-		return b.cfg.Jobs.Deploy(ctx, nil, m.SystemID)
+		return b.cfg.Jobs.Deploy(ctx, tx, m.SystemID)
 	case lifecycle.Releasing, lifecycle.DiskErasing:
-		return b.cfg.Jobs.Release(ctx, nil, m.SystemID)
+		return b.cfg.Jobs.Release(ctx, tx, m.SystemID)
 	case lifecycle.ExitingRescueMode:
 		// Reboot from disk, then back to where rescue mode started.
-		return b.cfg.Jobs.Finish(ctx, nil, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
+		return b.cfg.Jobs.Finish(ctx, tx, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
 	}
 	if a == lifecycle.ActionAbort {
-		return b.cfg.Jobs.Power(ctx, nil, m.SystemID, jobs.PowerOff, false)
+		return b.cfg.Jobs.Power(ctx, tx, m.SystemID, jobs.PowerOff, false)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/region/jobs"
 	"github.com/ironkit/ironkit/lifecycle"
 	"github.com/ironkit/ironkit/store"
 )
@@ -100,19 +102,18 @@ func (b *Backend) CommissioningResult(ctx context.Context, id string, r api.Comm
 // systemEvent applies an internal event to m as read (its version), so a
 // concurrent change wins and this one reports a conflict.
 func (b *Backend) systemEvent(ctx context.Context, m *store.Machine, ev lifecycle.Action, reason string) error {
-	out, err := b.st.Transition(ctx, m.SystemID, store.TransitionRequest{Action: ev, User: "machine:" + m.SystemID, Reason: reason,
-		Options: lifecycle.Options{System: true}, Version: m.Version})
-	if err != nil {
-		return mapErr(err)
-	}
-	if b.cfg.Jobs != nil && (out.Status == lifecycle.Ready || lifecycle.IsFailed(out.Status)) && ev != lifecycle.EventDeployed {
-		// Back in the pool or failed: the ephemeral environment's work is
-		// over; turn the machine off.
-		if err := b.cfg.Jobs.Power(ctx, nil, m.SystemID, "off", false); err != nil {
-			b.log.Warn("enqueue power off", "system_id", m.SystemID, "err", err)
-		}
-	}
-	return nil
+	_, err := b.st.Transition(ctx, m.SystemID, store.TransitionRequest{Action: ev, User: "machine:" + m.SystemID, Reason: reason,
+		Options: lifecycle.Options{System: true}, Version: m.Version,
+		InTx: func(ctx context.Context, tx *sql.Tx, out *store.Machine) error {
+			if b.cfg.Jobs != nil && (out.Status == lifecycle.Ready || lifecycle.IsFailed(out.Status)) && ev != lifecycle.EventDeployed {
+				// Back in the pool or failed: the ephemeral environment's
+				// work is over; turn the machine off (enqueued with the
+				// transition, in its transaction).
+				return b.cfg.Jobs.Power(ctx, tx, m.SystemID, jobs.PowerOff, false)
+			}
+			return nil
+		}})
+	return mapErr(err)
 }
 
 func truncate(s string, n int) string {

@@ -374,13 +374,11 @@ func (c zones) Get(ctx context.Context, id int64) (api.Zone, error) {
 }
 
 func (c zones) Create(ctx context.Context, v api.Zone) (api.Zone, error) {
-	defer c.b.names.purge()
 	z, err := c.b.st.CreateZone(ctx, netmodel.Zone{Name: v.Name, Description: v.Description})
 	return api.Zone{ID: z.ID, Name: z.Name, Description: z.Description}, mapErr(err)
 }
 
 func (c zones) Update(ctx context.Context, v api.Zone) (api.Zone, error) {
-	defer c.b.names.purge()
 	if err := (netmodel.Zone{ID: v.ID, Name: v.Name}).Validate(); err != nil {
 		return api.Zone{}, err
 	}
@@ -393,7 +391,6 @@ func (c zones) Update(ctx context.Context, v api.Zone) (api.Zone, error) {
 }
 
 func (c zones) Delete(ctx context.Context, id int64) error {
-	defer c.b.names.purge()
 	n, err := affected(c.b.db.NewDelete().Table("zones").Where("id = ? AND name <> 'default'", id).Exec(ctx))
 	return rowsOrNotFound(n, err, "zone (the default zone stays)", id)
 }
@@ -421,13 +418,11 @@ func (c pools) Get(ctx context.Context, id int64) (api.Pool, error) {
 }
 
 func (c pools) Create(ctx context.Context, v api.Pool) (api.Pool, error) {
-	defer c.b.names.purge()
 	p, err := c.b.st.CreateResourcePool(ctx, netmodel.ResourcePool{Name: v.Name, Description: v.Description})
 	return api.Pool{ID: p.ID, Name: p.Name, Description: p.Description}, mapErr(err)
 }
 
 func (c pools) Update(ctx context.Context, v api.Pool) (api.Pool, error) {
-	defer c.b.names.purge()
 	if err := (netmodel.ResourcePool{ID: v.ID, Name: v.Name}).Validate(); err != nil {
 		return api.Pool{}, err
 	}
@@ -440,7 +435,6 @@ func (c pools) Update(ctx context.Context, v api.Pool) (api.Pool, error) {
 }
 
 func (c pools) Delete(ctx context.Context, id int64) error {
-	defer c.b.names.purge()
 	n, err := affected(c.b.db.NewDelete().Table("resource_pools").Where("id = ? AND name <> 'default'", id).Exec(ctx))
 	return rowsOrNotFound(n, err, "pool (the default pool stays)", id)
 }

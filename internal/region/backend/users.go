@@ -74,26 +74,16 @@ type rackTokenRow struct {
 	CreatedAt time.Time `bun:"created_at,notnull"`
 }
 
-// LookupToken implements auth.TokenLookup, through a short-lived cache of
-// positive and negative answers (see TokenCacheTTL).
+// LookupToken implements auth.TokenLookup with one indexed query per
+// request (token hashes are unique keys) and no cache, so revoking a key,
+// deleting a user, a machine or a rack takes effect on every region at once.
 func (b *Backend) LookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
-	k := string(kind) + hash
-	if v, ok := b.tokens.get(k); ok {
-		return v.p, v.err
-	}
-	p, err := b.lookupToken(ctx, kind, hash)
-	if err == nil || errors.Is(err, auth.ErrUnknownToken) {
-		b.tokens.put(k, principalOrErr{p, err})
-	}
-	return p, err
-}
-
-func (b *Backend) lookupToken(ctx context.Context, kind auth.TokenKind, hash string) (auth.Principal, error) {
 	switch kind {
 	case auth.APIKey:
 		var u userRow
 		err := b.db.NewSelect().Model(&u).
-			Where("id = (SELECT user_id FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL)", hash).Scan(ctx)
+			Join("JOIN api_keys AS k ON k.user_id = ?TableAlias.id").
+			Where("k.token_hash = ? AND k.revoked_at IS NULL", hash).Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.Principal{}, auth.ErrUnknownToken
 		} else if err != nil {
@@ -195,7 +185,6 @@ func (b *Backend) DeleteUser(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	b.tokens.purge()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("user %d", id)
 	}
@@ -234,7 +223,6 @@ func (b *Backend) RevokeAPIKey(ctx context.Context, userID, keyID int64) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("api key %d of user %d", keyID, userID)
 	}
-	b.tokens.purge() // this region stops accepting it at once
 	return nil
 }
 
@@ -325,7 +313,6 @@ func (b *Backend) DeleteRack(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	b.tokens.purge()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("rack %d", id)
 	}

@@ -213,14 +213,18 @@ func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
 
 // insert enqueues a job, inside tx when it is not nil (so the job exists
 // if and only if the transition that needs it commits).
+//
+// Only Insert (outside a transaction) pokes the local producer and so must
+// wait for Start; InsertTx does not, and must not wait: on SQLite the
+// caller's transaction holds the write lock Start may need.
 func (r *Runner) insert(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
-	r.starting.RLock()
-	defer r.starting.RUnlock()
 	var err error
 	if tx != nil {
 		_, err = r.client.InsertTx(ctx, tx, args, opts)
 	} else {
+		r.starting.RLock()
 		_, err = r.client.Insert(ctx, args, opts)
+		r.starting.RUnlock()
 	}
 	if err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", args.Kind(), err)
