@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,7 +44,7 @@ func childServer() error {
 	if err := json.Unmarshal([]byte(os.Getenv(childConfigEnv)), &cfg); err != nil {
 		return err
 	}
-	var opts []Opt
+	opts := []Opt{WithLogger(slog.New(slog.NewTextHandler(os.Stdout, nil)))}
 	if l := os.Getenv(childListenEnv); l != "" {
 		opts = append(opts, WithListenAddr(l))
 	}

@@ -30,8 +30,16 @@ type Config struct {
 	// DeclineProbation is how long an address a client DECLINEd stays out of
 	// the pool (default 1h).
 	DeclineProbation time.Duration
+	// PingCheck, when positive, pings an address before offering it afresh
+	// and waits this long for an answer; an answered address is quarantined
+	// like a declined one and another is chosen. Off (0) by default, as in
+	// MAAS: it delays every new client by up to PingCheck.
+	PingCheck time.Duration
 	// Boot holds the PXE defaults every subnet inherits.
 	Boot Boot
+	// Failover, when set, pairs this server with a partner serving the same
+	// subnets (see the package doc for what the pair promises).
+	Failover *Failover
 }
 
 // Subnet is one IPv4 subnet with its pools, reservations and options.
@@ -43,8 +51,9 @@ type Subnet struct {
 	// Interface, when set, is the interface the subnet is directly attached
 	// to: unrelayed packets arriving there are served from this subnet.
 	Interface string
-	// ServerAddr is this server's address on the subnet: the server
-	// identifier (option 54) and the default next-server.
+	// ServerAddr is this server's address on the subnet (for a relayed
+	// subnet: the address relays forward to): the server identifier
+	// (option 54) and the default next-server.
 	ServerAddr netip.Addr
 	// Pools are the dynamic ranges; reservations may lie outside them.
 	Pools        []Pool
@@ -160,8 +169,10 @@ func (c *Config) Validate() error {
 		if s.Prefix.Masked() != s.Prefix {
 			bad("subnet %s: Prefix %v has host bits set: use %v", name, s.Prefix, s.Prefix.Masked())
 		}
-		if !s.ServerAddr.IsValid() || !s.Prefix.Contains(s.ServerAddr) {
-			bad("subnet %s: ServerAddr %v is not inside %v: set it to this server's address on the subnet", name, s.ServerAddr, s.Prefix)
+		if !s.ServerAddr.Is4() {
+			bad("subnet %s: ServerAddr %v is not an IPv4 address: set it to this server's address (on the subnet, or the one relays forward to)", name, s.ServerAddr)
+		} else if s.Interface != "" && !s.Prefix.Contains(s.ServerAddr) {
+			bad("subnet %s: ServerAddr %v is not inside %v although the subnet is attached to %s: set it to this server's address on the subnet", name, s.ServerAddr, s.Prefix, s.Interface)
 		}
 		for j, p := range s.Pools {
 			if !p.Start.Is4() || !p.End.Is4() || p.End.Less(p.Start) {
@@ -218,6 +229,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Boot.validate("(global)"); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Failover != nil {
+		if err := c.Failover.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -24,27 +24,27 @@ const (
 	DropUnknownAddr = "unknown_address"
 )
 
-// ActionKind is what the server must do to its lease state for a decision.
-type ActionKind uint8
+// actionKind is what the server must do to its lease state for a decision.
+type actionKind uint8
 
 const (
-	ActNone    ActionKind = iota
-	ActOffer              // hold Lease for the client (memory only)
-	ActCommit             // make Lease durable, then send the reply
-	ActRelease            // mark Lease released (durable)
-	ActDecline            // quarantine Lease.Addr (durable)
-	ActUnhold             // drop an offer the client turned down
+	actNone    actionKind = iota
+	actOffer              // hold Lease for the client (memory only)
+	actCommit             // make Lease durable, then send the reply
+	actRelease            // mark Lease released (durable)
+	actDecline            // quarantine Lease.Addr (durable)
+	actUnhold             // drop an offer the client turned down
 )
 
-// Decision is the outcome of one request: an optional reply, where to send
+// decision is the outcome of one request: an optional reply, where to send
 // it, and the lease change that must happen first.
-type Decision struct {
+type decision struct {
 	Reply *dhcpv4.DHCPv4
 	// To is the reply's destination; Broadcast means 255.255.255.255 out of
 	// the interface the request came in on.
 	To        netip.AddrPort
 	Broadcast bool
-	Action    ActionKind
+	Action    actionKind
 	Lease     Lease
 	Event     EventType // for ActCommit: EventCommit or EventRenew
 	// Drop is the reason nothing is sent ("" when a reply is sent or the
@@ -58,7 +58,7 @@ type env struct {
 	iface string // interface the request arrived on ("" when unknown)
 	// answer says whether this server answers a client (failover scope);
 	// nil answers everyone.
-	answer func(mac net.HardwareAddr) bool
+	answer func(req *dhcpv4.DHCPv4) bool
 	// mayAllocate says whether this server may hand out a fresh address
 	// (failover pool ownership); nil allows every address.
 	mayAllocate func(netip.Addr) bool
@@ -203,23 +203,23 @@ func addrOf(ip net.IP) netip.Addr {
 // decide is the whole DHCP reply logic: a pure function of the request, the
 // config and the lease state. It never mutates leases; the caller applies
 // the returned action.
-func decide(req *dhcpv4.DHCPv4, e env, c *compiled, leases LeaseView) Decision {
+func decide(req *dhcpv4.DHCPv4, e env, c *compiled, leases leaseView) decision {
 	if req.OpCode != dhcpv4.OpcodeBootRequest {
-		return Decision{Drop: DropNotRequest}
+		return decision{Drop: DropNotRequest}
 	}
 	if len(req.ClientHWAddr) != 6 || req.HWType != 1 {
-		return Decision{Drop: DropBadHWAddr}
+		return decision{Drop: DropBadHWAddr}
 	}
 	mt := req.MessageType()
 	if mt == dhcpv4.MessageTypeNone {
-		return Decision{Drop: DropNoType}
+		return decision{Drop: DropNoType}
 	}
-	if e.answer != nil && !e.answer(req.ClientHWAddr) {
-		return Decision{Drop: DropOutOfScope}
+	if e.answer != nil && !e.answer(req) {
+		return decision{Drop: DropOutOfScope}
 	}
 	s := c.subnetFor(req, e)
 	if s == nil {
-		return Decision{Drop: DropNoSubnet}
+		return decision{Drop: DropNoSubnet}
 	}
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
@@ -227,17 +227,17 @@ func decide(req *dhcpv4.DHCPv4, e env, c *compiled, leases LeaseView) Decision {
 	case dhcpv4.MessageTypeRequest:
 		return c.request(req, e, s, leases)
 	case dhcpv4.MessageTypeRelease:
-		return c.release(req, s, leases)
+		return c.release(req, e, s, leases)
 	case dhcpv4.MessageTypeDecline:
 		return c.decline(req, e, s, leases)
 	case dhcpv4.MessageTypeInform:
 		return c.inform(req, e, s)
 	}
-	return Decision{Drop: DropUnsupported}
+	return decision{Drop: DropUnsupported}
 }
 
 // usable reports whether addr may be handed to mac as a fresh binding.
-func (c *compiled) usable(s *subnet, mac net.HardwareAddr, a netip.Addr, e env, leases LeaseView) bool {
+func (c *compiled) usable(s *subnet, mac net.HardwareAddr, a netip.Addr, e env, leases leaseView) bool {
 	if r, ok := s.reserved[a]; ok {
 		return string(r.MAC) == string(mac)
 	}
@@ -262,7 +262,7 @@ func (c *compiled) usable(s *subnet, mac net.HardwareAddr, a netip.Addr, e env, 
 
 // choose picks the address for a client: its reservation, its current or
 // previous lease, the address it asks for, or the next free one.
-func (c *compiled) choose(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView) (netip.Addr, bool) {
+func (c *compiled) choose(req *dhcpv4.DHCPv4, e env, s *subnet, leases leaseView) (netip.Addr, bool) {
 	mac := req.ClientHWAddr
 	k, _ := keyOf(mac)
 	if r, ok := s.byMAC[k]; ok {
@@ -293,17 +293,17 @@ func (c *compiled) choose(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView
 	return netip.Addr{}, false
 }
 
-func (c *compiled) discover(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView) Decision {
+func (c *compiled) discover(req *dhcpv4.DHCPv4, e env, s *subnet, leases leaseView) decision {
 	a, ok := c.choose(req, e, s, leases)
 	if !ok {
-		return Decision{Drop: DropExhausted}
+		return decision{Drop: DropExhausted}
 	}
 	bc := ClassifyBoot(req)
 	lease := c.leaseFor(req, s, a, bc, e.now)
 	d := c.reply(req, e, s, dhcpv4.MessageTypeOffer, a, bc, lease.Expiry.Sub(e.now))
 	lease.State = StateOffered
 	lease.Expiry = e.now.Add(c.cfg.OfferHold)
-	d.Action, d.Lease = ActOffer, lease
+	d.Action, d.Lease = actOffer, lease
 	return d
 }
 
@@ -323,7 +323,7 @@ func (c *compiled) leaseFor(req *dhcpv4.DHCPv4, s *subnet, a netip.Addr, bc Boot
 	}
 }
 
-func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView) Decision {
+func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases leaseView) decision {
 	mac := req.ClientHWAddr
 	sid := addrOf(dhcpv4.GetIP(dhcpv4.OptionServerIdentifier, req.Options))
 	want := addrOf(dhcpv4.GetIP(dhcpv4.OptionRequestedIPAddress, req.Options))
@@ -336,9 +336,9 @@ func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseVie
 		if sid != s.ServerAddr {
 			// The client took another server's offer: free ours.
 			if hasCur && cur.State == StateOffered {
-				return Decision{Drop: DropNotForUs, Action: ActUnhold, Lease: cur}
+				return decision{Drop: DropNotForUs, Action: actUnhold, Lease: cur}
 			}
-			return Decision{Drop: DropNotForUs}
+			return decision{Drop: DropNotForUs}
 		}
 		a = want
 		if !a.IsValid() {
@@ -367,7 +367,7 @@ func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseVie
 			if !sid.IsValid() && !want.IsValid() && e.mayAllocate != nil && !e.mayAllocate(a) {
 				// Renewing an address of the partner's we have no record
 				// of: let the partner (or the client's rebinding) sort it.
-				return Decision{Drop: DropUnknownAddr}
+				return decision{Drop: DropUnknownAddr}
 			}
 			return c.nak(req, e, s, "address not available")
 		}
@@ -382,42 +382,43 @@ func (c *compiled) request(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseVie
 		}
 	}
 	d := c.reply(req, e, s, dhcpv4.MessageTypeAck, a, bc, lease.Expiry.Sub(e.now))
-	d.Action, d.Lease, d.Event = ActCommit, lease, ev
+	d.Action, d.Lease, d.Event = actCommit, lease, ev
 	return d
 }
 
-func (c *compiled) release(req *dhcpv4.DHCPv4, s *subnet, leases LeaseView) Decision {
+func (c *compiled) release(req *dhcpv4.DHCPv4, e env, s *subnet, leases leaseView) decision {
 	ci := addrOf(req.ClientIPAddr)
 	l, ok := leases.ByAddr(ci)
 	if !ok || string(l.MAC) != string(req.ClientHWAddr) || l.State != StateBound {
-		return Decision{Drop: DropUnknownAddr}
+		return decision{Drop: DropUnknownAddr}
 	}
 	l.State = StateReleased
-	return Decision{Action: ActRelease, Lease: l}
+	l.Start = e.now // a release is a newer version of the lease (failover merge)
+	return decision{Action: actRelease, Lease: l}
 }
 
-func (c *compiled) decline(req *dhcpv4.DHCPv4, e env, s *subnet, leases LeaseView) Decision {
+func (c *compiled) decline(req *dhcpv4.DHCPv4, e env, s *subnet, leases leaseView) decision {
 	a := addrOf(dhcpv4.GetIP(dhcpv4.OptionRequestedIPAddress, req.Options))
 	l, ok := leases.ByAddr(a)
 	if !ok || string(l.MAC) != string(req.ClientHWAddr) || !l.holds(e.now) {
-		return Decision{Drop: DropUnknownAddr}
+		return decision{Drop: DropUnknownAddr}
 	}
 	l.State = StateDeclined
 	l.Start = e.now
 	l.Expiry = e.now.Add(c.cfg.DeclineProbation)
-	return Decision{Action: ActDecline, Lease: l}
+	return decision{Action: actDecline, Lease: l}
 }
 
-func (c *compiled) inform(req *dhcpv4.DHCPv4, e env, s *subnet) Decision {
+func (c *compiled) inform(req *dhcpv4.DHCPv4, e env, s *subnet) decision {
 	d := c.reply(req, e, s, dhcpv4.MessageTypeAck, netip.Addr{}, ClassifyBoot(req), 0)
 	return d
 }
 
-func (c *compiled) nak(req *dhcpv4.DHCPv4, e env, s *subnet, why string) Decision {
+func (c *compiled) nak(req *dhcpv4.DHCPv4, e env, s *subnet, why string) decision {
 	rep := newReply(req, dhcpv4.MessageTypeNak)
 	rep.Options[dhcpv4.OptionServerIdentifier.Code()] = ip4(s.ServerAddr)
 	rep.Options[dhcpv4.OptionMessage.Code()] = []byte(why)
-	d := Decision{Reply: rep}
+	d := decision{Reply: rep}
 	if gi := addrOf(req.GatewayIPAddr); gi.IsValid() {
 		rep.SetBroadcast()
 		d.To = netip.AddrPortFrom(gi, c.relayPort)
@@ -446,7 +447,7 @@ func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) *dhcpv4.DHCPv4 {
 
 // reply builds an OFFER or ACK for address a (invalid for INFORM) and its
 // destination per RFC 2131 4.1.
-func (c *compiled) reply(req *dhcpv4.DHCPv4, e env, s *subnet, mt dhcpv4.MessageType, a netip.Addr, bc BootClient, lt time.Duration) Decision {
+func (c *compiled) reply(req *dhcpv4.DHCPv4, e env, s *subnet, mt dhcpv4.MessageType, a netip.Addr, bc BootClient, lt time.Duration) decision {
 	rep := newReply(req, mt)
 	for k, v := range s.base {
 		rep.Options[k] = v
@@ -479,7 +480,7 @@ func (c *compiled) reply(req *dhcpv4.DHCPv4, e env, s *subnet, mt dhcpv4.Message
 			rep.Options[o.Code] = o.Value
 		}
 	}
-	d := Decision{Reply: rep}
+	d := decision{Reply: rep}
 	gi := addrOf(req.GatewayIPAddr)
 	ci := addrOf(req.ClientIPAddr)
 	switch {

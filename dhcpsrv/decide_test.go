@@ -69,13 +69,13 @@ func TestDecide(t *testing.T) {
 		name   string
 		req    func(t *testing.T) *dhcpv4.DHCPv4
 		leases []Lease
-		answer func(net.HardwareAddr) bool
-		check  func(t *testing.T, d Decision)
+		answer func(*dhcpv4.DHCPv4) bool
+		check  func(t *testing.T, d decision)
 	}{
 		{
 			name: "discover gets the first free pool address and the subnet options",
 			req:  func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.100")
 				r := d.Reply
 				if r.ServerIdentifier().String() != "10.9.0.1" || r.Router()[0].String() != "10.9.0.254" ||
@@ -94,7 +94,7 @@ func TestDecide(t *testing.T) {
 				if r.BootFileName != "" || r.Options.Has(dhcpv4.OptionBootfileName) {
 					t.Errorf("non-PXE client got a boot file %q", r.BootFileName)
 				}
-				if !d.Broadcast || d.Action != ActOffer || d.Lease.State != StateOffered {
+				if !d.Broadcast || d.Action != actOffer || d.Lease.State != StateOffered {
 					t.Errorf("want broadcast offer with hold, got %+v", d)
 				}
 			},
@@ -103,18 +103,18 @@ func TestDecide(t *testing.T) {
 			name:   "discover skips held addresses",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
 			leases: []Lease{bound("10.9.0.100", macB, "pxe")},
-			check:  func(t *testing.T, d Decision) { expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.101") },
+			check:  func(t *testing.T, d decision) { expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.101") },
 		},
 		{
 			name:   "returning client gets its previous address back",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
 			leases: []Lease{{Addr: mustAddr("10.9.0.102"), MAC: macA, Subnet: "pxe", State: StateExpired, Expiry: t0.Add(-time.Hour)}},
-			check:  func(t *testing.T, d Decision) { expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.102") },
+			check:  func(t *testing.T, d decision) { expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.102") },
 		},
 		{
 			name: "reservation gets its address, hostname and per-host option",
 			req:  func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macR, dhcpv4.MessageTypeDiscover) },
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.50")
 				if d.Reply.HostName() != "node-r" || string(d.Reply.Options.Get(dhcpv4.GenericOptionCode(224))) != "host-opt" {
 					t.Errorf("reservation options missing: %s", d.Reply.Summary())
@@ -126,14 +126,14 @@ func TestDecide(t *testing.T) {
 			req:  func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
 			leases: []Lease{bound("10.9.0.100", macB, "pxe"), bound("10.9.0.101", macB, "pxe"),
 				{Addr: mustAddr("10.9.0.102"), MAC: macB, Subnet: "pxe", State: StateDeclined, Expiry: t0.Add(time.Minute)}},
-			check: func(t *testing.T, d Decision) { expectDrop(t, d, DropExhausted) },
+			check: func(t *testing.T, d decision) { expectDrop(t, d, DropExhausted) },
 		},
 		{
 			name: "PXE BIOS gets lpxelinux.0 in option 67 and the file field, next-server, short lease",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.INTEL_X86PC, "PXEClient"))
 			},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectBoot(t, d, "lpxelinux.0", false)
 				if got := d.Reply.IPAddressLeaseTime(0); got != 10*time.Minute {
 					t.Errorf("PXE lease time %v, want 10m", got)
@@ -145,56 +145,56 @@ func TestDecide(t *testing.T) {
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_X86_64, "PXEClient"))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "bootx64.efi", false) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "bootx64.efi", false) },
 		},
 		{
 			name: "UEFI x64 (arch 9) gets the EFI loader",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_BC, "PXEClient"))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "bootx64.efi", false) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "bootx64.efi", false) },
 		},
 		{
 			name: "arm64 (arch 11) gets the arm64 loader",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_ARM64, "PXEClient"))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "bootaa64.efi", false) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "bootaa64.efi", false) },
 		},
 		{
 			name: "x64 HTTP boot (arch 16) gets an absolute URL and HTTPClient echoed",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_X86_64_HTTP, "HTTPClient"))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "http://10.9.0.1:5248/boot/bootx64.efi", true) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "http://10.9.0.1:5248/boot/bootx64.efi", true) },
 		},
 		{
 			name: "arm64 HTTP boot (arch 19) gets an absolute URL",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_ARM64_HTTP, "HTTPClient"))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "http://10.9.0.1:5248/boot/bootaa64.efi", true) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "http://10.9.0.1:5248/boot/bootaa64.efi", true) },
 		},
 		{
 			name: "iPXE (user class) gets the rack's iPXE script, breaking the chainload loop",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.INTEL_X86PC, "PXEClient"), dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE")))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "http://10.9.0.1:5248/ipxe/boot.ipxe", false) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "http://10.9.0.1:5248/ipxe/boot.ipxe", false) },
 		},
 		{
 			name: "iPXE (option 175) gets the rack's iPXE script",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_X86_64, "PXEClient"), dhcpv4.WithGeneric(dhcpv4.GenericOptionCode(175), []byte{1, 1, 1}))
 			},
-			check: func(t *testing.T, d Decision) { expectBoot(t, d, "http://10.9.0.1:5248/ipxe/boot.ipxe", false) },
+			check: func(t *testing.T, d decision) { expectBoot(t, d, "http://10.9.0.1:5248/ipxe/boot.ipxe", false) },
 		},
 		{
 			name: "disabled architecture gets a lease without boot options",
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_ARM32, "PXEClient"))
 			},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeOffer, "10.9.0.100")
 				if d.Reply.BootFileName != "" || d.Reply.Options.Has(dhcpv4.OptionBootfileName) {
 					t.Errorf("disabled arch got boot file %q", d.Reply.BootFileName)
@@ -207,9 +207,9 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeRequest, sid, want("10.9.0.101"))
 			},
 			leases: []Lease{{Addr: mustAddr("10.9.0.101"), MAC: macA, Subnet: "pxe", State: StateOffered, Expiry: t0.Add(time.Second)}},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeAck, "10.9.0.101")
-				if d.Action != ActCommit || d.Event != EventCommit || d.Lease.State != StateBound || !d.Lease.Expiry.Equal(t0.Add(time.Hour)) {
+				if d.Action != actCommit || d.Event != EventCommit || d.Lease.State != StateBound || !d.Lease.Expiry.Equal(t0.Add(time.Hour)) {
 					t.Errorf("want commit of a 1h bound lease, got %+v", d)
 				}
 			},
@@ -220,9 +220,9 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IP{10, 9, 0, 2})), want("10.9.0.77"))
 			},
 			leases: []Lease{{Addr: mustAddr("10.9.0.101"), MAC: macA, Subnet: "pxe", State: StateOffered, Expiry: t0.Add(time.Second)}},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectDrop(t, d, DropNotForUs)
-				if d.Action != ActUnhold || d.Lease.Addr != mustAddr("10.9.0.101") {
+				if d.Action != actUnhold || d.Lease.Addr != mustAddr("10.9.0.101") {
 					t.Errorf("want unhold of 10.9.0.101, got %+v", d)
 				}
 			},
@@ -230,9 +230,9 @@ func TestDecide(t *testing.T) {
 		{
 			name: "INIT-REBOOT on the wrong network is NAKed",
 			req:  func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeRequest, want("192.168.1.7")) },
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeNak, "0.0.0.0")
-				if !d.Broadcast || d.Action != ActNone {
+				if !d.Broadcast || d.Action != actNone {
 					t.Errorf("NAK must be broadcast and change nothing: %+v", d)
 				}
 			},
@@ -241,13 +241,13 @@ func TestDecide(t *testing.T) {
 			name:   "INIT-REBOOT for another client's address is NAKed",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeRequest, want("10.9.0.100")) },
 			leases: []Lease{bound("10.9.0.100", macB, "pxe")},
-			check:  func(t *testing.T, d Decision) { expectReply(t, d, dhcpv4.MessageTypeNak, "0.0.0.0") },
+			check:  func(t *testing.T, d decision) { expectReply(t, d, dhcpv4.MessageTypeNak, "0.0.0.0") },
 		},
 		{
 			name:   "INIT-REBOOT for its own lease is ACKed as a renewal",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeRequest, want("10.9.0.100")) },
 			leases: []Lease{bound("10.9.0.100", macA, "pxe")},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeAck, "10.9.0.100")
 				if d.Event != EventRenew {
 					t.Errorf("event %v, want renew", d.Event)
@@ -260,7 +260,7 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeRequest, dhcpv4.WithClientIP(net.IP{10, 9, 0, 100}))
 			},
 			leases: []Lease{bound("10.9.0.100", macA, "pxe")},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeAck, "10.9.0.100")
 				if d.Broadcast || d.To != netip.MustParseAddrPort("10.9.0.100:68") || d.Event != EventRenew {
 					t.Errorf("want unicast renew to 10.9.0.100:68, got to=%v bcast=%v ev=%v", d.To, d.Broadcast, d.Event)
@@ -273,7 +273,7 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(net.IP{10, 8, 0, 254}),
 					dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(1), []byte("port7")))))
 			},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeOffer, "10.8.1.0")
 				if d.To != netip.MustParseAddrPort("10.8.0.254:67") || d.Broadcast {
 					t.Errorf("relay reply to %v (broadcast %v), want 10.8.0.254:67", d.To, d.Broadcast)
@@ -288,7 +288,7 @@ func TestDecide(t *testing.T) {
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(net.IP{10, 7, 0, 1}))
 			},
-			check: func(t *testing.T, d Decision) { expectDrop(t, d, DropNoSubnet) },
+			check: func(t *testing.T, d decision) { expectDrop(t, d, DropNoSubnet) },
 		},
 		{
 			name: "RELEASE releases the client's lease",
@@ -296,8 +296,8 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(net.IP{10, 9, 0, 100}))
 			},
 			leases: []Lease{bound("10.9.0.100", macA, "pxe")},
-			check: func(t *testing.T, d Decision) {
-				if d.Reply != nil || d.Action != ActRelease || d.Lease.State != StateReleased {
+			check: func(t *testing.T, d decision) {
+				if d.Reply != nil || d.Action != actRelease || d.Lease.State != StateReleased {
 					t.Errorf("want silent release, got %+v", d)
 				}
 			},
@@ -308,14 +308,14 @@ func TestDecide(t *testing.T) {
 				return pkt(t, macA, dhcpv4.MessageTypeRelease, dhcpv4.WithClientIP(net.IP{10, 9, 0, 100}))
 			},
 			leases: []Lease{bound("10.9.0.100", macB, "pxe")},
-			check:  func(t *testing.T, d Decision) { expectDrop(t, d, DropUnknownAddr) },
+			check:  func(t *testing.T, d decision) { expectDrop(t, d, DropUnknownAddr) },
 		},
 		{
 			name:   "DECLINE quarantines the address",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDecline, want("10.9.0.100")) },
 			leases: []Lease{bound("10.9.0.100", macA, "pxe")},
-			check: func(t *testing.T, d Decision) {
-				if d.Action != ActDecline || d.Lease.State != StateDeclined || !d.Lease.Expiry.Equal(t0.Add(time.Hour)) {
+			check: func(t *testing.T, d decision) {
+				if d.Action != actDecline || d.Lease.State != StateDeclined || !d.Lease.Expiry.Equal(t0.Add(time.Hour)) {
 					t.Errorf("want 1h quarantine, got %+v", d)
 				}
 			},
@@ -325,9 +325,9 @@ func TestDecide(t *testing.T) {
 			req: func(t *testing.T) *dhcpv4.DHCPv4 {
 				return pkt(t, macA, dhcpv4.MessageTypeInform, dhcpv4.WithClientIP(net.IP{10, 9, 0, 20}))
 			},
-			check: func(t *testing.T, d Decision) {
+			check: func(t *testing.T, d decision) {
 				expectReply(t, d, dhcpv4.MessageTypeAck, "0.0.0.0")
-				if d.Reply.Options.Has(dhcpv4.OptionIPAddressLeaseTime) || d.To != netip.MustParseAddrPort("10.9.0.20:68") || d.Action != ActNone {
+				if d.Reply.Options.Has(dhcpv4.OptionIPAddressLeaseTime) || d.To != netip.MustParseAddrPort("10.9.0.20:68") || d.Action != actNone {
 					t.Errorf("INFORM reply wrong: to %v %s", d.To, d.Reply.Summary())
 				}
 			},
@@ -339,13 +339,13 @@ func TestDecide(t *testing.T) {
 				p.OpCode = dhcpv4.OpcodeBootReply
 				return p
 			},
-			check: func(t *testing.T, d Decision) { expectDrop(t, d, DropNotRequest) },
+			check: func(t *testing.T, d decision) { expectDrop(t, d, DropNotRequest) },
 		},
 		{
 			name:   "client outside the failover scope is dropped",
 			req:    func(t *testing.T) *dhcpv4.DHCPv4 { return pkt(t, macA, dhcpv4.MessageTypeDiscover) },
-			answer: func(net.HardwareAddr) bool { return false },
-			check:  func(t *testing.T, d Decision) { expectDrop(t, d, DropOutOfScope) },
+			answer: func(*dhcpv4.DHCPv4) bool { return false },
+			check:  func(t *testing.T, d decision) { expectDrop(t, d, DropOutOfScope) },
 		},
 	}
 	for _, tc := range tests {
@@ -369,7 +369,7 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func expectReply(t *testing.T, d Decision, mt dhcpv4.MessageType, yiaddr string) {
+func expectReply(t *testing.T, d decision, mt dhcpv4.MessageType, yiaddr string) {
 	t.Helper()
 	if d.Reply == nil {
 		t.Fatalf("no reply (drop %q), want %v", d.Drop, mt)
@@ -385,14 +385,14 @@ func expectReply(t *testing.T, d Decision, mt dhcpv4.MessageType, yiaddr string)
 	}
 }
 
-func expectDrop(t *testing.T, d Decision, reason string) {
+func expectDrop(t *testing.T, d decision, reason string) {
 	t.Helper()
 	if d.Reply != nil || d.Drop != reason {
 		t.Fatalf("got reply=%v drop=%q, want drop %q", d.Reply != nil, d.Drop, reason)
 	}
 }
 
-func expectBoot(t *testing.T, d Decision, file string, http bool) {
+func expectBoot(t *testing.T, d decision, file string, http bool) {
 	t.Helper()
 	if d.Reply == nil {
 		t.Fatalf("no reply (drop %q)", d.Drop)

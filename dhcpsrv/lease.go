@@ -57,9 +57,9 @@ func (l Lease) holds(now time.Time) bool {
 	return false
 }
 
-// LeaseView is the lease state the reply decision reads. The server's lease
+// leaseView is the lease state the reply decision reads. The server's lease
 // table implements it; table tests use a map.
-type LeaseView interface {
+type leaseView interface {
 	// ByAddr returns the lease record of an address, in any state.
 	ByAddr(a netip.Addr) (Lease, bool)
 	// ByMAC returns the most recent lease record of a client in a subnet

@@ -100,8 +100,8 @@ func readRecords(r io.Reader, fn func(Lease)) (int64, error) {
 			return off, nil
 		}
 		n := binary.BigEndian.Uint32(hdr[:4])
-		if n > 1024 {
-			return off, nil
+		if n == 0 || n > 1024 {
+			return off, nil // zero fill past the last record, or a torn one
 		}
 		if _, err := io.ReadFull(br, buf[:n]); err != nil {
 			return off, nil
@@ -134,12 +134,20 @@ type leaseLog struct {
 	// replies they queued in one batch).
 	onFlushed func()
 	syncs     func() // counts fdatasync calls (metrics); may be nil
+	// window is how long the committer lingers after the first record of a
+	// batch before it writes and syncs, to share one fdatasync among more
+	// records (an fdatasync costs ~70 µs of CPU here, as much as the rest
+	// of a DORA).
+	window time.Duration
 	// beforeSync, when set (tests), runs before every fdatasync.
 	beforeSync func()
 
-	f    *os.File // current segment; committer goroutine only
-	done chan struct{}
-	err  error
+	f     *os.File // current segment; committer goroutine only
+	off   int64    // where the next record goes in f
+	size  int64    // bytes of f already written (zeros past off)
+	zeros []byte   // 1 MiB of zeros for extending f
+	done  chan struct{}
+	err   error
 }
 
 // openLeaseLog loads the lease log in dir (creating dir) and returns it
@@ -217,14 +225,14 @@ func segments(dir string) ([]uint64, error) {
 }
 
 func (l *leaseLog) openSegment(seq uint64) error {
-	f, err := os.OpenFile(filepath.Join(l.dir, "wal."+strconv.FormatUint(seq, 10)), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(filepath.Join(l.dir, "wal."+strconv.FormatUint(seq, 10)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrLeaseLog, err)
 	}
 	if l.f != nil {
 		l.f.Close()
 	}
-	l.f = f
+	l.f, l.off, l.size = f, 0, 0
 	return syncDir(l.dir)
 }
 
@@ -302,6 +310,9 @@ func (l *leaseLog) run(ctx context.Context) error {
 			l.f.Close()
 			return err
 		}
+		if l.window > 0 {
+			time.Sleep(l.window)
+		}
 		if err := l.flush(&spare); err != nil {
 			l.err = err
 			l.f.Close()
@@ -323,8 +334,8 @@ func (l *leaseLog) flush(spare *[]byte) error {
 		if len(b) == 0 {
 			return nil
 		}
-		if _, err := l.f.Write(b); err != nil {
-			return fmt.Errorf("%w: write: %w", ErrLeaseLog, err)
+		if err := l.writeAt(b); err != nil {
+			return err
 		}
 		if l.beforeSync != nil {
 			l.beforeSync()
@@ -356,6 +367,27 @@ func (l *leaseLog) flush(spare *[]byte) error {
 	if l.onFlushed != nil {
 		l.onFlushed()
 	}
+	return nil
+}
+
+// Segments are filled with zeros 1 MiB ahead of the records. Records then
+// overwrite blocks that already exist, so the fdatasync after a batch
+// flushes data only, not a journal entry for a grown file (most of the CPU
+// an fsync costs on ext4). A zero length ends the record stream.
+func (l *leaseLog) writeAt(b []byte) error {
+	for l.off+int64(len(b)) > l.size {
+		if l.zeros == nil {
+			l.zeros = make([]byte, 1<<20)
+		}
+		if _, err := l.f.WriteAt(l.zeros, l.size); err != nil {
+			return fmt.Errorf("%w: extend segment: %w", ErrLeaseLog, err)
+		}
+		l.size += int64(len(l.zeros))
+	}
+	if _, err := l.f.WriteAt(b, l.off); err != nil {
+		return fmt.Errorf("%w: write: %w", ErrLeaseLog, err)
+	}
+	l.off += int64(len(b))
 	return nil
 }
 

@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 type relay struct {
 	conn *net.UDPConn
 	srv  *net.UDPAddr
+	also *net.UDPAddr // a second server (failover pair), as dhcrelay forwards to both
 }
 
 func newRelay(t testing.TB) *relay {
@@ -42,7 +43,13 @@ func (r *relay) port() uint16 { return uint16(r.conn.LocalAddr().(*net.UDPAddr).
 
 func (r *relay) send(p *dhcpv4.DHCPv4) error {
 	p.GatewayIPAddr = net.IPv4(127, 0, 0, 1).To4()
-	_, err := r.conn.WriteToUDP(p.ToBytes(), r.srv)
+	b := p.ToBytes()
+	if r.also != nil {
+		if _, err := r.conn.WriteToUDP(b, r.also); err != nil {
+			return err
+		}
+	}
+	_, err := r.conn.WriteToUDP(b, r.srv)
 	return err
 }
 
@@ -163,6 +170,21 @@ func TestLoopbackLeasesSurviveRestart(t *testing.T) {
 	waitFor(t, 2*time.Second, "21 ACKs counted", func() bool { return testutil.ToFloat64(srv.met.out[dhcpv4.MessageTypeAck]) == 21 })
 	if st := srv.Stats(); st[0].Active != 21 {
 		t.Errorf("active leases %d, want 21", st[0].Active)
+	}
+	gauges := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetGauge() != nil {
+				gauges[mf.GetName()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if gauges["ironkit_dhcp_active_leases"] != 21 || gauges["ironkit_dhcp_pool_utilisation_ratio"] != 21.0/65536 {
+		t.Errorf("scraped gauges %v, want 21 active leases and 21/65536 pool utilisation", gauges)
 	}
 	stop()
 

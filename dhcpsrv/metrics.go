@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		m.out[i] = pkts.WithLabelValues("out", name)
 	}
 	for _, r := range []string{DropMalformed, DropNotRequest, DropBadHWAddr, DropNoType, DropUnsupported,
-		DropNoSubnet, DropExhausted, DropNotForUs, DropOutOfScope, DropUnknownAddr, dropNoInterface, dropPanic, dropSend} {
+		DropNoSubnet, DropExhausted, DropNotForUs, DropOutOfScope, DropUnknownAddr, dropNoInterface, dropPanic, dropSend, dropPingConflict} {
 		m.dropRes[r] = m.drops.WithLabelValues(r)
 	}
 	active := prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -23,22 +22,29 @@ const (
 	dropNoInterface = "broadcast_without_interface"
 	dropPanic       = "panic"
 	dropSend        = "send_error"
+	// dropPingConflict counts offers withheld because the address answered
+	// a ping (Config.PingCheck).
+	dropPingConflict = "ping_conflict"
 )
 
 // Server is a DHCPv4 server. Build it with New, run it with Run.
 type Server struct {
-	cfg   *compiled
-	log   *slog.Logger
-	reg   prometheus.Registerer
-	hook  LeaseHook
-	met   *metrics
-	now   func() time.Time
-	laddr string // WithListenAddr: one unbound socket instead of one per interface
+	cfg     *compiled
+	log     *slog.Logger
+	reg     prometheus.Registerer
+	hook    LeaseHook
+	met     *metrics
+	now     func() time.Time
+	laddr   string // WithListenAddr: one unbound socket instead of one per interface
+	window  time.Duration
+	readers int
 
-	mu    sync.Mutex // guards table and the order of records appended to store
-	table *leaseTable
-	store *leaseLog // nil: memory only
-	fo    partner   // nil: no partner
+	mu     sync.Mutex // guards table and the order of records appended to store
+	table  *leaseTable
+	store  *leaseLog       // nil: memory only
+	fo     *failover       // nil: no partner
+	ping   *pinger         // nil: Config.PingCheck off
+	runCtx context.Context // for ping checks started by the read loop
 
 	outMu  sync.Mutex
 	outbox map[*ipv4.PacketConn][]outMsg // durable replies waiting for sendOutbox
@@ -48,21 +54,6 @@ type Server struct {
 	connsMu   sync.Mutex
 	socks     []sock
 	addrs     []net.Addr
-}
-
-// partner is what the server needs from a failover peer link.
-type partner interface {
-	// answer reports whether this server answers the client now.
-	answer(mac net.HardwareAddr) bool
-	// mayAllocate reports whether this server may hand out addr afresh.
-	mayAllocate(addr netip.Addr) bool
-	// replicateSync reports whether replies must wait for the partner's
-	// acknowledgement of their lease update.
-	replicateSync() bool
-	// replicate sends a lease update; done runs once the partner has it
-	// (or at once when the reply need not wait).
-	replicate(l Lease, done func())
-	run(ctx context.Context) error
 }
 
 // Opt configures a Server.
@@ -90,6 +81,18 @@ func WithPorts(client, relay uint16) Opt {
 	return func(s *Server) { s.cfg.clientPort, s.cfg.relayPort = client, relay }
 }
 
+// WithCommitWindow sets how long the lease log lingers after the first
+// record of a batch before one fdatasync makes the batch durable (default
+// 2ms): ACKs wait up to that much longer, and the server spends far less
+// CPU on syncs at high rates. 0 syncs as soon as the previous sync ends.
+func WithCommitWindow(d time.Duration) Opt { return func(s *Server) { s.window = d } }
+
+// WithReaders sets how many goroutines read each socket (default 1). More
+// readers spread the kernel's packet work over cores but cost more CPU per
+// packet (they contend for the decision lock); worth it only when the
+// server, not the network or its clients, is the bottleneck.
+func WithReaders(n int) Opt { return func(s *Server) { s.readers = max(1, n) } }
+
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Opt { return func(s *Server) { s.now = now } }
 
@@ -100,8 +103,9 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now,
-		table: newLeaseTable(), ready: make(chan struct{}),
+		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now, window: 2 * time.Millisecond,
+		readers: 1,
+		table:   newLeaseTable(), ready: make(chan struct{}),
 		outbox: map[*ipv4.PacketConn][]outMsg{},
 	}
 	for _, o := range opts {
@@ -119,10 +123,14 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 		}
 		s.store = lg
 		lg.onFlushed = s.sendOutbox
+		lg.window = s.window
 		now := s.now()
 		for _, l := range leases {
 			s.table.put(l, now)
 		}
+	}
+	if c.cfg.Failover != nil {
+		s.fo = newFailover(s, c.cfg.Failover.withDefaults())
 	}
 	s.met = newMetrics(s.reg, s)
 	if s.store != nil {
@@ -157,8 +165,13 @@ func (s *Server) Run(ctx context.Context) error {
 			k.pc.Close()
 		}
 	}
+	s.runCtx = ctx
 	// Sockets close when ctx ends so blocked reads return.
 	g.Go(func() error { <-ctx.Done(); closeAll(); return nil })
+	if s.ping != nil {
+		g.Go(func() error { <-ctx.Done(); s.ping.close(); return nil })
+		g.Go(func() error { s.ping.readLoop(); return nil })
+	}
 	logCtx, stopLog := context.WithCancel(context.Background())
 	var logErr error
 	var logWG sync.WaitGroup
@@ -188,7 +201,11 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.fo.run(ctx) })
 	}
 	for _, k := range socks {
-		g.Go(func() error { return s.serve(ctx, k.pc, k.iface) })
+		// Several readers per socket spread the kernel's receive and send
+		// work over cores; decisions still run one at a time under s.mu.
+		for range s.readers {
+			g.Go(func() error { return s.serve(ctx, k.pc, k.iface) })
+		}
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	err := g.Wait()
@@ -244,6 +261,20 @@ func (s *Server) Listen(ctx context.Context) error {
 	}
 	if len(socks) == 0 {
 		return fmt.Errorf("%w: no Interfaces and no WithListenAddr: name the interfaces to serve", ErrInvalidConfig)
+	}
+	if s.fo != nil {
+		if err := s.fo.listen(ctx); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if s.cfg.cfg.PingCheck > 0 {
+		p, err := newPinger()
+		if err != nil {
+			closeAll()
+			return err
+		}
+		s.ping = p
 	}
 	s.socks = socks
 	for _, k := range socks {
@@ -347,7 +378,7 @@ func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interf
 			if ifi != nil {
 				idx = ifi.Index
 			}
-			if o, ok := s.handle(m.Buffers[0][:m.N], ifname(idx), idx, t, pc); ok {
+			if o, ok := s.handle(m.Buffers[0][:m.N], ifname(idx), idx, t, pc, 0); ok {
 				now = append(now, o)
 			}
 		}
@@ -360,7 +391,7 @@ func (s *Server) serve(ctx context.Context, pc *ipv4.PacketConn, ifi *net.Interf
 // handle decides one packet and applies its lease action. It runs with
 // s.mu held. A reply that must wait for durability is queued on the lease
 // log; ok reports a reply to send right away.
-func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *ipv4.PacketConn) (o outMsg, ok bool) {
+func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *ipv4.PacketConn, pings int) (o outMsg, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.met.drop(dropPanic)
@@ -393,23 +424,28 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		}
 	}
 	switch d.Action {
-	case ActOffer:
+	case actOffer:
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateBound && cur.holds(now) && string(cur.MAC) == string(d.Lease.MAC) {
 			break // re-offering a client its own binding changes nothing
 		}
+		fresh := s.ping != nil && pc != nil && pings < maxPings && !s.knownBinding(d.Lease)
 		s.table.put(d.Lease, now)
-	case ActUnhold:
+		if fresh {
+			s.pingThenOffer(b, iface, ifindex, pc, o, d.Lease, pings)
+			return outMsg{}, false
+		}
+	case actUnhold:
 		if cur, ok := s.table.ByAddr(d.Lease.Addr); ok && cur.State == StateOffered && string(cur.MAC) == string(d.Lease.MAC) {
 			cur.State, cur.Expiry = StateExpired, now
 			s.table.put(cur, now)
 		}
-	case ActCommit, ActRelease, ActDecline:
+	case actCommit, actRelease, actDecline:
 		s.table.put(d.Lease, now)
 		ev := LeaseEvent{Type: d.Event, Lease: d.Lease}
 		switch d.Action {
-		case ActRelease:
+		case actRelease:
 			ev.Type = EventRelease
-		case ActDecline:
+		case actDecline:
 			ev.Type = EventDecline
 		}
 		var reply *outMsg
@@ -420,6 +456,47 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		return outMsg{}, false
 	}
 	return o, d.Reply != nil
+}
+
+// maxPings bounds how many addresses one DISCOVER may try.
+const maxPings = 3
+
+// knownBinding reports whether the offered address is the client's own
+// (reservation or existing lease): no need to ping the client itself.
+func (s *Server) knownBinding(offer Lease) bool {
+	for _, sn := range s.cfg.subnets {
+		if r, ok := sn.reserved[offer.Addr]; ok && string(r.MAC) == string(offer.MAC) {
+			return true
+		}
+	}
+	l, ok := s.table.ByAddr(offer.Addr)
+	return ok && string(l.MAC) == string(offer.MAC)
+}
+
+// pingThenOffer pings the held address off the read loop; silence sends
+// the offer, an answer quarantines the address and decides again.
+func (s *Server) pingThenOffer(b []byte, iface string, ifindex int, pc *ipv4.PacketConn, o outMsg, offer Lease, pings int) {
+	pkt := append([]byte(nil), b...)
+	ctx := s.runCtx
+	go func() {
+		if !s.ping.inUse(ctx, offer.Addr, s.cfg.cfg.PingCheck) {
+			s.sendBatch(pc, []outMsg{o})
+			return
+		}
+		s.log.Warn("address answers ping: quarantined, not offered", "addr", offer.Addr, "mac", offer.MAC)
+		s.met.drop(dropPingConflict)
+		s.mu.Lock()
+		now := s.now()
+		conflict := offer
+		conflict.State, conflict.MAC = StateDeclined, nil
+		conflict.Start, conflict.Expiry = now, now.Add(s.cfg.cfg.DeclineProbation)
+		s.table.put(conflict, now)
+		next, ok := s.handle(pkt, iface, ifindex, now, pc, pings+1)
+		s.mu.Unlock()
+		if ok {
+			s.sendBatch(pc, []outMsg{next})
+		}
+	}()
 }
 
 // commit makes a lease change durable (and replicated, with a partner),
@@ -444,17 +521,20 @@ func (s *Server) commit(ev LeaseEvent, pc *ipv4.PacketConn, reply *outMsg) {
 	if s.store != nil {
 		waits++
 	}
-	if s.fo != nil && s.fo.replicateSync() {
+	foWait := s.fo != nil && s.fo.replicateSync()
+	if foWait {
 		waits++
 	}
-	var barrier *countdown
 	done := finish
 	if waits > 1 {
-		barrier = &countdown{n: waits, fn: finish}
-		done = barrier.done
+		done = (&countdown{n: waits, fn: finish}).done
 	}
 	if s.fo != nil {
-		s.fo.replicate(ev.Lease, done)
+		if foWait {
+			s.fo.replicate(ev.Lease, done)
+		} else {
+			s.fo.replicate(ev.Lease, nil)
+		}
 	}
 	if s.store != nil {
 		s.met.commits.Inc()

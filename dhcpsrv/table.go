@@ -30,7 +30,7 @@ type poolState struct {
 	held   int
 }
 
-// leaseTable is the server's lease state: a LeaseView plus mutation. Not
+// leaseTable is the server's lease state: a leaseView plus mutation. Not
 // safe for concurrent use; the server serialises access.
 type leaseTable struct {
 	byAddr   map[netip.Addr]*Lease

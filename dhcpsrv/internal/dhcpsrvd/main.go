@@ -35,6 +35,8 @@ func run() error {
 	listen := flag.String("listen", "", "serve on this UDP address, unbound to an interface (relayed traffic only)")
 	metrics := flag.String("metrics", "", "serve /metrics on this TCP address")
 	verbose := flag.Bool("v", false, "debug logging")
+	readers := flag.Int("readers", 0, "reader goroutines per socket (0: the server's default)")
+	window := flag.Duration("commit-window", -1, "lease log commit window (-1: the server's default)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until exit")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -62,6 +64,12 @@ func run() error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	opts := []dhcpsrv.Opt{dhcpsrv.WithLogger(log), dhcpsrv.WithRegisterer(reg)}
+	if *readers > 0 {
+		opts = append(opts, dhcpsrv.WithReaders(*readers))
+	}
+	if *window >= 0 {
+		opts = append(opts, dhcpsrv.WithCommitWindow(*window))
+	}
 	if *listen != "" {
 		opts = append(opts, dhcpsrv.WithListenAddr(*listen))
 	}
