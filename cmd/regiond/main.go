@@ -30,6 +30,7 @@ import (
 
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region"
+	"github.com/ironkit/ironkit/internal/region/rackrpc"
 	"github.com/ironkit/ironkit/internal/region/auth"
 	"github.com/ironkit/ironkit/store"
 )
@@ -146,7 +147,7 @@ func run(ctx context.Context, args []string) error {
 	log := logger(cfg)
 	switch pos[0] {
 	case "serve":
-		svc, err := region.Open(ctx, cfg, region.Options{Logger: log})
+		svc, _, err := rackrpc.OpenRegion(ctx, cfg, region.Options{Logger: log}, rackrpc.Config{})
 		if err != nil {
 			return err
 		}
