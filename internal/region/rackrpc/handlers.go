@@ -378,9 +378,8 @@ func (s *Server) Enqueue(ctx context.Context, rack int64, kind string, args any)
 	}
 	var id int64
 	now := time.Now().UTC()
-	err := s.db().NewInsert().Table("rack_commands").Value("rack_id", "?", rack).Value("kind", "?", kind).Value("args", "?", raw).
-		Value("state", "?", statePending).Value("deadline", "?", now.Add(s.cfg.CommandTimeout)).Value("created_at", "?", now).
-		Returning("id").Scan(ctx, &id)
+	err := s.db().NewRaw(`INSERT INTO rack_commands (rack_id, kind, args, state, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		rack, kind, raw, statePending, now.Add(s.cfg.CommandTimeout), now).Scan(ctx, &id)
 	if err != nil {
 		return 0, fmt.Errorf("rackrpc: enqueue %s for rack %d: %w", kind, rack, err)
 	}

@@ -205,7 +205,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	if _, err := db.NewDelete().Table("rack_nonces").Where("expires < ?", time.Now().UTC()).Exec(r.Context()); err != nil {
 		s.log.Warn("sweep nonces", "err", err)
 	}
-	if _, err := db.NewInsert().Table("rack_nonces").Value("nonce", "?", nonce).Value("expires", "?", exp).Exec(r.Context()); err != nil {
+	if _, err := db.NewRaw("INSERT INTO rack_nonces (nonce, expires) VALUES (?, ?)", nonce, exp).Exec(r.Context()); err != nil {
 		writeErr(w, http.StatusInternalServerError, "internal", "store the nonce: "+err.Error())
 		return
 	}
@@ -272,7 +272,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 func (s *Server) rack(h func(w http.ResponseWriter, r *http.Request, rack int64)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !strings.HasPrefix(tok, string(auth.RackToken)) {
+		if k, err := auth.ParseTokenKind(tok); !ok || err != nil || k != auth.RackToken {
 			writeErr(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <rack token> (from `rackd register`)")
 			return
 		}
