@@ -48,6 +48,16 @@ type testRegion struct {
 
 func startRegion(t *testing.T, dsn string) *testRegion {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startRegionOn(t, dsn, ln)
+}
+
+// startRegionOn serves a region on ln (which may be inside a namespace).
+func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
+	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.Database = dsn
@@ -68,10 +78,6 @@ func startRegion(t *testing.T, dsn string) *testRegion {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(rctx, ln) }()
@@ -79,6 +85,7 @@ func startRegion(t *testing.T, dsn string) *testRegion {
 	var once sync.Once
 	r.stop = func() {
 		once.Do(func() {
+			srv.Stop()
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("region Serve: %v", err)

@@ -258,6 +258,9 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 		case <-ctx.Done():
 			writeJSON(w, http.StatusOK, []rpc.Command{})
 			return
+		case <-s.stopped:
+			writeJSON(w, http.StatusOK, []rpc.Command{})
+			return
 		case <-t.C:
 		}
 	}

@@ -105,6 +105,9 @@ type Server struct {
 	rejected *prometheus.CounterVec
 	commands *prometheus.CounterVec
 
+	stopOnce sync.Once
+	stopped  chan struct{}
+
 	mu  sync.RWMutex
 	st  *store.Store
 	reg Registrar
@@ -114,7 +117,7 @@ type Server struct {
 // New returns a Server; Attach gives it the store before it serves.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), stopped: make(chan struct{}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ironkit_rackrpc_registrations_rejected_total",
 			Help: "Rack registrations rejected, by reason."}, []string{"reason"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ironkit_rackrpc_commands_total",
@@ -158,6 +161,10 @@ func (s *Server) db() *bun.DB {
 	}
 	return st.DB()
 }
+
+// Stop ends every waiting long-poll (with no commands) so the HTTP server
+// can shut down at once; call it when the region stops.
+func (s *Server) Stop() { s.stopOnce.Do(func() { close(s.stopped) }) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
