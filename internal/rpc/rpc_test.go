@@ -21,8 +21,10 @@ func TestVerify(t *testing.T) {
 		tweak func(*rpc.RegisterRequest)
 		want  error
 	}{
-		"valid":            {func(*rpc.RegisterRequest) {}, nil},
-		"wrong secret":     {func(r *rpc.RegisterRequest) { r.Proof = rpc.Proof([]byte("other"), r.Nonce, r.Timestamp, r.Name, r.Version) }, rpc.ErrBadProof},
+		"valid": {func(*rpc.RegisterRequest) {}, nil},
+		"wrong secret": {func(r *rpc.RegisterRequest) {
+			r.Proof = rpc.Proof([]byte("other"), r.Nonce, r.Timestamp, r.Name, r.Version)
+		}, rpc.ErrBadProof},
 		"name swapped":     {func(r *rpc.RegisterRequest) { r.Name = "rack2" }, rpc.ErrBadProof},
 		"version swapped":  {func(r *rpc.RegisterRequest) { r.Version = "9" }, rpc.ErrBadProof},
 		"nonce swapped":    {func(r *rpc.RegisterRequest) { r.Nonce = "n2" }, rpc.ErrBadProof},
