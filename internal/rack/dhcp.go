@@ -130,14 +130,12 @@ func BuildDHCP(cfg rpc.Config, o DHCPOptions) ([]dhcpsrv.Config, error) {
 			return nil, fmt.Errorf("%w: VLAN %d: this rack has no address on its subnets; add one or clear its DHCP role", ErrInvalidConfig, p.vlan)
 		}
 		fo := &dhcpsrv.Failover{Mode: dhcpsrv.HotStandby, Heartbeat: o.Heartbeat, MaxResponseDelay: o.MaxResponseDelay}
-		if role == dhcpsrv.Primary {
-			if !peer.IsValid() {
-				return nil, fmt.Errorf("%w: VLAN %d: the secondary rack %d has not reported an address on the VLAN's subnet yet", ErrInvalidConfig, p.vlan, p.partner)
-			}
-			fo.Peer = netip.AddrPortFrom(peer, port)
-		} else {
-			fo.Listen = netip.AddrPortFrom(own, port)
+		if !peer.IsValid() {
+			return nil, fmt.Errorf("%w: VLAN %d: the partner rack %d has not reported an address on the VLAN's subnet yet", ErrInvalidConfig, p.vlan, p.partner)
 		}
+		// Both sides name both ends: the secondary listens, the primary
+		// dials, and each checks the other's address.
+		fo.Listen, fo.Peer = netip.AddrPortFrom(own, port), netip.AddrPortFrom(peer, port)
 		s := src
 		if len(roles) == 2 {
 			s.Role = role

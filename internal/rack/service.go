@@ -253,6 +253,7 @@ func (s *Service) heartbeat(ctx context.Context) {
 	if err != nil {
 		s.log.Warn("list interfaces", "err", err)
 	}
+	s.refreshDHCPHealth()
 	cur, _ := s.Config()
 	hb := rpc.Heartbeat{Version: s.cfg.Version, Interfaces: ifs, Services: s.Health(), ConfigRevision: cur.Revision}
 	var reply rpc.HeartbeatReply
@@ -477,4 +478,24 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 		case <-kick.C:
 		}
 	}
+}
+
+// refreshDHCPHealth adds each running server's failover state to the
+// "dhcp" service's info (what the region's rack view shows).
+func (s *Service) refreshDHCPHealth() {
+	srvs := s.DHCPServers()
+	if len(srvs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	h := s.health["dhcp"]
+	s.mu.Unlock()
+	if h.Status != rpc.ServiceRunning {
+		return
+	}
+	var states []string
+	for _, srv := range srvs {
+		states = append(states, srv.FailoverState().String())
+	}
+	s.setHealth("dhcp", rpc.ServiceRunning, fmt.Sprintf("%d server(s), failover %v", len(srvs), states))
 }
