@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 		s.runner, err = jobs.New(ctx, jobs.Config{
 			DB: db, Backend: kind, Machines: inner.JobMachines(), Power: pw,
 			Workers: cfg.Jobs.Workers, SweepInterval: cfg.Jobs.SweepInterval.D(),
-			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
+			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), RescueAfter: cfg.Jobs.RescueAfter.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
 			Logger: o.Logger.With("part", "jobs"), Registerer: o.Registry, InsertOnly: cfg.Jobs.Disabled,
 		})
 		if err != nil {

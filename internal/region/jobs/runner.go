@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -59,6 +60,10 @@ type Config struct {
 	// InsertOnly enqueues jobs but works none and schedules no periodic
 	// jobs: an API-only region whose jobs other regions work.
 	InsertOnly bool
+	// RescueAfter: a job running this long is considered abandoned by a
+	// dead region and run again (default 10m). Keep it above the longest
+	// job (power operations with retries, a few minutes).
+	RescueAfter time.Duration
 	// FetchPollInterval is how often idle workers look for new jobs when no
 	// notification wakes them (SQLite always polls). Default 1s.
 	FetchPollInterval time.Duration
@@ -167,10 +172,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		Workers:           workers,
 		FetchPollInterval: cfg.FetchPollInterval,
 		FetchCooldown:     min(100*time.Millisecond, cfg.FetchPollInterval),
-		JobTimeout:        5 * time.Minute,
+		// River wants JobTimeout ≤ RescueStuckJobsAfter.
+		JobTimeout: min(5*time.Minute, cmp.Or(cfg.RescueAfter, 10*time.Minute)),
 		// A killed region's running jobs are rescued by the leader after
 		// this long.
-		RescueStuckJobsAfter: 10 * time.Minute,
+		RescueStuckJobsAfter: cmp.Or(cfg.RescueAfter, 10*time.Minute),
 		PeriodicJobs:         periodic,
 	})
 	if err != nil {
