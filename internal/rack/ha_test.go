@@ -119,9 +119,15 @@ func TestRegionsHAKillOne(t *testing.T) {
 		addr := freePort(t)
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(os.Environ(), "IRONKIT_REGIOND_DATABASE="+dsn, "IRONKIT_REGIOND_LISTEN="+addr,
-			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=15s",
+			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=10s",
 			"IRONKIT_REGIOND_JOBS_SWEEP_INTERVAL=1s", fmt.Sprintf("IRONKIT_REGIOND_URL=http://%s", addr))
-		procs = append(procs, testenv.Start(t, cmd))
+		p := testenv.Start(t, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("regiond %s:\n%s", addr, p.Output())
+			}
+		})
+		procs = append(procs, p)
 		urls = append(urls, "http://"+addr)
 	}
 	for _, u := range urls {
@@ -141,6 +147,8 @@ func TestRegionsHAKillOne(t *testing.T) {
 	var ids []string
 	for i := range n {
 		b := newBMC(t)
+		// A slow BMC (a dropped packet, retried) keeps jobs in flight.
+		b.SetFaults(powersim.Faults{DropNext: 1})
 		bmcs = append(bmcs, b)
 		ids = append(ids, addMachine(t, st, fmt.Sprintf("ha%02d", i), fmt.Sprintf("52:54:00:00:10:%02x", i), b))
 	}
@@ -160,19 +168,46 @@ func TestRegionsHAKillOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	procs[0].Kill() // SIGKILL, mid-work
-	start := time.Now()
-	eventually(t, 90*time.Second, "every BMC powered on", func() bool {
-		for _, b := range bmcs {
-			if !b.PoweredOn() {
-				return false
-			}
-		}
-		return true
+	// Kill regiond 1 once it is working a job (its client id is in the
+	// running job's attempted_by).
+	var running []string
+	eventually(t, 20*time.Second, "a region to be running power jobs", func() bool {
+		running = nil
+		_ = st.DB().NewSelect().Table("river_job").ColumnExpr("attempted_by[array_length(attempted_by, 1)]").
+			Where("state = 'running'").Scan(ctx, &running)
+		return len(running) > 0
 	})
-	t.Logf("all %d power jobs done %s after regiond 1 was killed", n, time.Since(start).Round(time.Millisecond))
-	eventually(t, 10*time.Second, "the rack to move to another region", func() bool {
+	victim := -1
+	for i, p := range procs {
+		if strings.Contains(p.Output(), running[0]) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no regiond logged River client %s", running[0])
+	}
+	procs[victim].Kill() // SIGKILL, mid-work
+	start := time.Now()
+	var left int
+	eventually(t, 100*time.Second, "every power job completed", func() bool {
+		left, _ = st.DB().NewSelect().Table("river_job").Where("kind = 'power' AND state <> 'completed'").Count(ctx)
+		return left == 0
+	})
+	var retried int
+	retried, _ = st.DB().NewSelect().Table("river_job").Where("kind = 'power' AND attempt > 1").Count(ctx)
+	for i, b := range bmcs {
+		if !b.PoweredOn() {
+			t.Errorf("machine %s: BMC still off after its job completed", ids[i])
+		}
+	}
+	t.Logf("all %d power jobs completed %s after regiond %d was killed with %d of them running (%d ran more than once)",
+		n, time.Since(start).Round(time.Millisecond), victim+1, len(running), retried)
+	// The rack talks to regiond 1 first; if it is still up, kill it too: the
+	// rack moves on to the one left.
+	if victim != 0 {
+		procs[0].Kill()
+	}
+	eventually(t, 15*time.Second, "the rack to move to another region", func() bool {
 		return strings.Contains(rk.logs.String(), "region switched")
 	})
 }

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: migrator: %w", err)
 	}
-	if _, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+	if err := migrateRiver(ctx, cfg, mig); err != nil {
 		return nil, fmt.Errorf("jobs: migrate River's tables: %w", err)
 	}
 
@@ -267,3 +267,29 @@ func (r *Runner) SweepNow(ctx context.Context) error { return r.insert(ctx, nil,
 
 // PollNow enqueues an immediate power-state poll.
 func (r *Runner) PollNow(ctx context.Context) error { return r.insert(ctx, nil, PollArgs{}, nil) }
+
+// riverMigrateLockKey serialises River's migrations between regions.
+const riverMigrateLockKey = 0x69726f6e726976 // "ironriv"
+
+// migrateRiver applies River's migrations. On PostgreSQL several regions
+// starting at once would race creating the same types (seen: duplicate key
+// in pg_type_typname_nsp_index), so each holds a session advisory lock on
+// a connection of its own while migrating (River's migrations cannot share
+// one transaction: one adds an enum value another then uses).
+func migrateRiver(ctx context.Context, cfg Config, mig *rivermigrate.Migrator[*sql.Tx]) error {
+	if cfg.Backend != Postgres {
+		_, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	conn, err := cfg.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(riverMigrateLockKey)); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(riverMigrateLockKey)) //nolint:errcheck // closing the session releases it anyway
+	_, err = mig.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
