@@ -104,6 +104,12 @@ func TestPowerThroughRackAndAddressChange(t *testing.T) {
 	if !slices.Contains(names, "tftp=running") || !slices.Contains(names, "region=running") {
 		t.Fatalf("services in the region's view: %v", names)
 	}
+	// The API's rack view shows the same (GET /api/v1/racks).
+	api, err := r.svc.Backend().ListRacks(ctx)
+	if err != nil || len(api) != 1 || !strings.Contains(string(api[0].Services), `"name":"tftp","status":"running"`) ||
+		!strings.Contains(string(api[0].Interfaces), "10.77.0.9/24") || api[0].Address != "127.0.0.1" {
+		t.Fatalf("API rack view: %+v %v", api, err)
+	}
 }
 
 // A rack that cannot run the driver fails the command; the region retries
@@ -164,5 +170,25 @@ func TestRouteOrder(t *testing.T) {
 	}
 	if a, ok := rackrpc.BMCAddr(map[string]string{"url": "https://10.0.0.50:8443/redfish"}); !ok || a != bmc {
 		t.Fatalf("BMCAddr from a URL: %v %v", a, ok)
+	}
+}
+
+// A deployment's address check runs on a rack: it pings the addresses and
+// reports those that answer.
+func TestProbeThroughRack(t *testing.T) {
+	r := startRegion(t, sqliteDSN(t))
+	ctx := context.Background()
+	rk := startRack(t, []string{r.url}, r.secret, "rack-probe", nil)
+	rk.ifs.set(lo("127.0.0.1/8"))
+	alive(t, r, rk.file.RackID)
+	inUse, err := r.rpc.Probe(ctx, "abc123", []netip.Addr{netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		if strings.Contains(err.Error(), "ICMP socket") {
+			t.Skipf("no ICMP socket here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if !slices.Equal(inUse, []netip.Addr{netip.MustParseAddr("127.0.0.1")}) {
+		t.Fatalf("probe of 127.0.0.1 = %v, want it in use", inUse)
 	}
 }

@@ -166,10 +166,16 @@ func (s *Server) powerVia(ctx context.Context, m *store.Machine, req jobs.PowerR
 }
 
 // Probe implements jobs.ConflictProber: a live rack on the addresses'
-// subnet pings them.
+// subnet pings them. With no rack registered (single node) nothing is
+// probed, as without a prober.
 func (s *Server) Probe(ctx context.Context, systemID string, addrs []netip.Addr) ([]netip.Addr, error) {
 	if len(addrs) == 0 {
 		return nil, nil
+	}
+	if st, _ := s.deps(); st != nil {
+		if n, err := st.DB().NewSelect().Table("racks").Count(ctx); err == nil && n == 0 {
+			return nil, nil
+		}
 	}
 	racks, err := s.rackInfos(ctx)
 	if err != nil {
