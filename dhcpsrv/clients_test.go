@@ -244,7 +244,6 @@ func TestRelayedUdhcpc(t *testing.T) {
 	rel.AddAddr(t, "up0", "10.67.0.1/24")
 	srvNS.AddAddr(t, "eth0", "10.67.0.2/24")
 	srvNS.MustRun(t, "ip", "route", "add", "10.66.0.0/24", "via", "10.67.0.1")
-	rel.MustRun(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
 	srv, err := New(Config{
 		Interfaces: []string{"eth0"},

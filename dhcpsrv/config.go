@@ -218,6 +218,17 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(c.Interfaces) > 0 {
+		listed := map[string]bool{}
+		for _, i := range c.Interfaces {
+			listed[i] = true
+		}
+		for _, s := range c.Subnets {
+			if s.Interface != "" && !listed[s.Interface] {
+				bad("subnet %s: Interface %q is not in Config.Interfaces %v: add it there or the subnet is never served directly", s.Name, s.Interface, c.Interfaces)
+			}
+		}
+	}
 	// Two subnets must not overlap: the subnet of an address must be unique.
 	for i := range c.Subnets {
 		for j := 0; j < i; j++ {

@@ -408,3 +408,29 @@ func expectBoot(t *testing.T, d decision, file string, http bool) {
 		t.Errorf("option 60 %q; HTTPClient echoed = %v, want %v", r.ClassIdentifier(), got, http)
 	}
 }
+
+// The server's encoder must produce what the library's does.
+func TestEncodeReplyMatchesLibrary(t *testing.T) {
+	c, err := compile(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := newLeaseTable()
+	reqs := []*dhcpv4.DHCPv4{
+		pkt(t, macA, dhcpv4.MessageTypeDiscover, pxe(iana.EFI_X86_64_HTTP, "HTTPClient")),
+		pkt(t, macR, dhcpv4.MessageTypeDiscover, dhcpv4.WithGatewayIP(net.IP{10, 9, 0, 254}),
+			dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(1), make([]byte, 200))))),
+		pkt(t, macA, dhcpv4.MessageTypeRequest, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IP{192, 168, 0, 1}))),
+	}
+	for _, r := range reqs {
+		d := decide(r, env{now: t0, iface: "eth0"}, c, tab)
+		if d.Reply == nil {
+			t.Fatalf("no reply to %v", r.MessageType())
+		}
+		// A long value exercises the RFC 3396 split.
+		d.Reply.Options[250] = make([]byte, 300)
+		if got, want := encodeReply(d.Reply), d.Reply.ToBytes(); string(got) != string(want) {
+			t.Fatalf("encodeReply differs from ToBytes for %v:\n got %x\nwant %x", d.Reply.MessageType(), got, want)
+		}
+	}
+}

@@ -70,9 +70,12 @@
 // `make bench-dhcp` runs perfdhcp against ironkit, Kea 2.2 (memfile,
 // persist=true, single-threaded) and ISC dhcpd 4.4 in one run; README.md
 // holds the figures with the commands. On this project's 2-core shared
-// machine: ironkit 8,000 DORA/s vs Kea 5,000 at low load (1.6×), 5,000 vs
-// 1,000 at high load (5.1×); with a hot-standby partner attached it stayed
-// at or above Kea without HA; per DORA it uses ≈ 0.55–0.75× Kea's CPU.
+// machine (noisy: other builds ran alongside) the latest run gave ironkit
+// 10,000 DORA/s vs Kea 4,000 (2.46×) and 8,000 with a hot-standby partner
+// (1.93×); across three runs ironkit / Kea was 1.45×, 2.46× and 5.11×
+// (median 2.46×), the pair always at or above Kea without HA. Per DORA
+// ironkit spends 0.4–0.55× Kea's CPU while fdatasyncing every lease
+// (Kea's memfile does not fsync). Above ≈ 10,000/s perfdhcp itself drops.
 //
 // # Metrics
 //

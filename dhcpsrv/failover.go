@@ -127,7 +127,7 @@ func newFailover(s *Server, cfg Failover) *failover {
 	return f
 }
 
-// State returns the server's failover state (FailoverNormal without a
+// FailoverState returns the server's failover state (FailoverNormal without a
 // partner configured).
 func (s *Server) FailoverState() FailoverState {
 	if s.fo == nil {
@@ -191,7 +191,7 @@ func (f *failover) replicate(l Lease, done func()) {
 	c.send(frUpdate, binary.BigEndian.AppendUint64(nil, seq), l)
 }
 
-// Listen opens the secondary's peer listener (inside Server.Listen, so in
+// listen opens the secondary's peer listener (inside Server.Listen, so in
 // the caller's network namespace).
 func (f *failover) listen(ctx context.Context) error {
 	if f.cfg.Role != Secondary {

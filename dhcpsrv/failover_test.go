@@ -1,7 +1,6 @@
 package dhcpsrv
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -81,7 +80,7 @@ func TestHotStandbyPairFailsOverAndResyncs(t *testing.T) {
 	r := newRelay(t)
 	pdir, sdir := t.TempDir(), t.TempDir()
 	port := freePort(t)
-	prim, stopPrim, sec := startPair(t, HotStandby, r, pdir, sdir, port)
+	_, stopPrim, sec := startPair(t, HotStandby, r, pdir, sdir, port)
 
 	acked := map[string]string{}
 	for i := range 30 {
@@ -99,7 +98,6 @@ func TestHotStandbyPairFailsOverAndResyncs(t *testing.T) {
 			t.Fatalf("standby has %q for %s right after the ACK, want %s", got, mac, ack.YourIPAddr)
 		}
 	}
-	_ = prim
 
 	stopPrim()
 	stopped := time.Now()
@@ -173,8 +171,6 @@ func TestLoadBalancingPairSplitsClients(t *testing.T) {
 		t.Fatalf("one server answered everyone: %v", bySID)
 	}
 }
-
-var _ = context.Background
 
 func TestFailoverDefaults(t *testing.T) {
 	f := (&Failover{Mode: LoadBalancing, Role: Primary,

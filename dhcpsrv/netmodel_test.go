@@ -48,7 +48,8 @@ func netmodelSource() NetmodelSource {
 }
 
 func TestFromNetmodel(t *testing.T) {
-	base := Config{LeaseDir: "/var/lib/x", Failover: &Failover{Mode: HotStandby,
+	dir := t.TempDir()
+	base := Config{LeaseDir: dir, Failover: &Failover{Mode: HotStandby,
 		Listen: netip.MustParseAddrPort("10.20.0.2:647"), Peer: netip.MustParseAddrPort("10.20.0.3:647")}}
 	cfg, err := FromNetmodel(netmodelSource(), base)
 	if err != nil {
@@ -71,7 +72,7 @@ func TestFromNetmodel(t *testing.T) {
 	if rel.Interface != "" || rel.ServerAddr.String() != "10.20.0.2" || len(rel.Pools) != 1 {
 		t.Errorf("relayed subnet wrong: %+v", rel)
 	}
-	if cfg.Failover == nil || cfg.Failover.Role != Primary || cfg.LeaseDir != "/var/lib/x" {
+	if cfg.Failover == nil || cfg.Failover.Role != Primary || cfg.LeaseDir != dir {
 		t.Errorf("failover role / base fields not carried: %+v", cfg)
 	}
 	if _, err := New(cfg); err != nil {

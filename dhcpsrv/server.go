@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -416,7 +415,7 @@ func (s *Server) handle(b []byte, iface string, ifindex int, now time.Time, pc *
 		s.log.Debug("dhcp request dropped", "reason", d.Drop, "mac", req.ClientHWAddr, "xid", req.TransactionID, "iface", iface)
 	}
 	if d.Reply != nil {
-		o = outMsg{b: d.Reply.ToBytes(), ifindex: ifindex, mt: d.Reply.MessageType(), broadcast: d.Broadcast}
+		o = outMsg{b: encodeReply(d.Reply), ifindex: ifindex, mt: d.Reply.MessageType(), broadcast: d.Broadcast}
 		if d.Broadcast {
 			o.to = &net.UDPAddr{IP: net.IPv4bcast, Port: int(d.To.Port())}
 		} else {
@@ -727,5 +726,3 @@ func (s *Server) Stats() []SubnetStats {
 	}
 	return out
 }
-
-var _ io.Closer = (*ipv4.PacketConn)(nil)

@@ -103,6 +103,9 @@ start_dhcpd() {
   rm -f "$W/dhcpd.leases"*; touch "$W/dhcpd.leases"
   cat > "$W/dhcpd.conf" <<CONF
 authoritative;
+# dhcpd pings every address before offering it (1 s wait) unless told not
+# to; ironkit's PingCheck is off by default and Kea has none.
+ping-check false;
 default-lease-time 3600;
 max-lease-time 3600;
 subnet 10.70.0.0 netmask 255.255.0.0 { range 10.70.1.0 10.70.255.250; }
