@@ -41,7 +41,10 @@ type File struct {
 	FailoverPort uint16 `yaml:"failover_port,omitempty"`
 	// HeartbeatInterval (default 5s), e.g. "5s".
 	HeartbeatInterval string `yaml:"heartbeat_interval,omitempty"`
-	// Images turns the image cache off when false-y "off".
+	// RogueDHCPInterval is how often the rack looks for other DHCP servers
+	// on the interfaces it serves (default 5m; "off" never).
+	RogueDHCPInterval string `yaml:"rogue_dhcp_interval,omitempty"`
+	// Images turns the image cache off when set to "off".
 	Images string `yaml:"images,omitempty"`
 }
 

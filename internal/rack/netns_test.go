@@ -294,3 +294,36 @@ func TestFailoverPrimaryKilled(t *testing.T) {
 		t.Errorf("the secondary took %s to serve (want ≤ 5s)\nsecondary:\n%s", took, pB.Output())
 	}
 }
+
+// Another DHCP server answering on a segment the rack serves is noticed
+// and reported to the region (and shown in the API's rack view).
+func TestRogueDHCPReported(t *testing.T) {
+	testenv.RequireRoot(t, "rackd and a rogue udhcpd in network namespaces")
+	testenv.RequireBinaries(t, "ip", "busybox")
+	seg := testenv.NewSegment(t)
+	regHost := seg.AddHost(t, "10.93.0.1/24")
+	rackHost := seg.AddHost(t, "10.93.0.2/24")
+	rogueHost := seg.AddHost(t, "10.93.0.66/24")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "udhcpd.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "start 10.93.0.200\nend 10.93.0.210\ninterface eth0\nlease_file %s/leases\npidfile %s/pid\noption subnet 255.255.255.0\n", dir, dir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "leases"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Start(t, rogueHost.Command(context.Background(), "busybox", "udhcpd", "-f", conf))
+	r := nsRegion(t, regHost, sqliteDSN(t), "10.93.0.1:0")
+	cfg, f := nsRack(t, rackHost, r, "rack-watch", func(f *rack.File) {
+		f.TFTPAddr, f.HTTPAddr, f.RogueDHCPInterval = "-", "-", "1s"
+	})
+	dhcpNetwork(t, r.svc.Store(), "10.93.0.0/24", f.RackID, 0)
+	serveRack(t, rackHost, cfg)
+	eventually(t, 30*time.Second, "the rogue server in the region's view", func() bool {
+		rs, err := r.svc.Backend().ListRacks(context.Background())
+		return err == nil && len(rs) == 1 && strings.Contains(string(rs[0].RogueDHCP), "10.93.0.66")
+	})
+	if !strings.Contains(r.logs.String(), "rogue DHCP server reported") {
+		t.Errorf("the region did not log the rogue server")
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,12 +71,18 @@ type Service struct {
 	queue  *leaseQueue
 	cache  *images.Cache
 	hb     time.Duration
+	// rogueEvery is how often to look for other DHCP servers (0: never).
+	rogueEvery time.Duration
 
 	mu      sync.Mutex
 	current *rpc.Config
 	health  map[string]rpc.ServiceHealth
 	changed chan struct{}
 	dhcp    []*dhcpsrv.Server
+	// dhcpIfaces are the interfaces DHCP serves; rogue the other DHCP
+	// servers last heard there.
+	dhcpIfaces []string
+	rogue      []netip.Addr
 }
 
 // New checks cfg and opens the rack's state (cached config, lease queue,
@@ -110,6 +117,18 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("%w: heartbeat_interval %q: use a duration such as 5s", ErrInvalidConfig, cfg.File.HeartbeatInterval)
 		}
 		s.hb = d
+	}
+	s.rogueEvery = 5 * time.Minute
+	switch v := cfg.File.RogueDHCPInterval; v {
+	case "":
+	case "off":
+		s.rogueEvery = 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: rogue_dhcp_interval %q: use a duration such as 5m, or off", ErrInvalidConfig, v)
+		}
+		s.rogueEvery = d
 	}
 	if err := os.MkdirAll(cfg.File.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("rack: state dir %s: %w", cfg.File.StateDir, err)
@@ -213,6 +232,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { s.commandLoop(ctx); return nil })
 	g.Go(func() error { s.leaseLoop(ctx); return nil })
 	g.Go(func() error { return s.dhcpLoop(ctx) })
+	if s.rogueEvery > 0 {
+		g.Go(func() error { s.rogueLoop(ctx, s.rogueEvery); return nil })
+	}
 	if err := s.startBoot(ctx, g); err != nil {
 		return err
 	}
@@ -255,7 +277,10 @@ func (s *Service) heartbeat(ctx context.Context) {
 	}
 	s.refreshDHCPHealth()
 	cur, _ := s.Config()
-	hb := rpc.Heartbeat{Version: s.cfg.Version, Interfaces: ifs, Services: s.Health(), ConfigRevision: cur.Revision}
+	s.mu.Lock()
+	rogue := slices.Clone(s.rogue)
+	s.mu.Unlock()
+	hb := rpc.Heartbeat{Version: s.cfg.Version, Interfaces: ifs, Services: s.Health(), ConfigRevision: cur.Revision, RogueDHCP: rogue}
 	var reply rpc.HeartbeatReply
 	if err := s.client.Do(ctx, http.MethodPost, rpc.PathHeartbeat, hb, &reply, 10*time.Second); err != nil {
 		if ctx.Err() == nil {
@@ -438,7 +463,10 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 				stop()
 				wg.Wait()
 				s.mu.Lock()
-				s.dhcp = nil
+				s.dhcp, s.dhcpIfaces = nil, nil
+				for _, c := range cfgs {
+					s.dhcpIfaces = append(s.dhcpIfaces, c.Interfaces...)
+				}
 				s.mu.Unlock()
 				switch {
 				case err != nil:
