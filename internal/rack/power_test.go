@@ -192,3 +192,66 @@ func TestProbeThroughRack(t *testing.T) {
 		t.Fatalf("probe of 127.0.0.1 = %v, want it in use", inUse)
 	}
 }
+
+// Other commands: reconfigure answers with the config revision the rack
+// now serves; sync-images on a rack with the cache off fails with a reason;
+// an unknown kind fails naming the fix.
+func TestCommandsRoundTrip(t *testing.T) {
+	r := startRegion(t, sqliteDSN(t))
+	ctx := context.Background()
+	rk := startRack(t, []string{r.url}, r.secret, "rack-cmd", nil)
+	alive(t, r, rk.file.RackID)
+	cases := []struct {
+		kind   string
+		ok     bool
+		expect string
+	}{
+		{rpc.CmdReconfigure, true, `"revision":"`},
+		{rpc.CmdSyncImages, false, "image cache is off"},
+		{"defragment", false, "upgrade rackd"},
+	}
+	for _, c := range cases {
+		id, err := r.rpc.Enqueue(ctx, rk.file.RackID, c.kind, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.rpc.Wait(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v", c.kind, err)
+		}
+		if res.OK != c.ok || !strings.Contains(string(res.Data)+res.Error, c.expect) {
+			t.Errorf("%s: %+v, want ok=%v with %q", c.kind, res, c.ok, c.expect)
+		}
+	}
+	// A command is handed out once: a second delivery attempt finds none.
+	id, _ := r.rpc.Enqueue(ctx, rk.file.RackID, rpc.CmdReconfigure, nil)
+	if res, err := r.rpc.Wait(ctx, id); err != nil || !res.OK {
+		t.Fatalf("reconfigure: %+v %v", res, err)
+	}
+	var n int
+	n, _ = r.svc.Store().DB().NewSelect().Table("rack_commands").Where("state IN ('pending', 'delivered')").Count(ctx)
+	if n != 0 {
+		t.Fatalf("%d commands left pending or delivered", n)
+	}
+}
+
+// sync-images runs the image cache's SyncNow against the regions.
+func TestSyncImagesCommand(t *testing.T) {
+	r := startRegion(t, sqliteDSN(t))
+	ctx := context.Background()
+	reply, err := rack.Register(ctx, []string{r.url}, r.secret, "rack-img", rack.Version, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := runRack(t, rack.File{Regions: []string{r.url}, Name: "rack-img", RackID: reply.RackID, Token: reply.Token,
+		StateDir: t.TempDir(), TFTPAddr: "-", HTTPAddr: "-", HeartbeatInterval: "200ms"}, nil)
+	alive(t, r, rk.file.RackID)
+	id, err := r.rpc.Enqueue(ctx, rk.file.RackID, rpc.CmdSyncImages, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.rpc.Wait(ctx, id)
+	if err != nil || !res.OK || !strings.Contains(string(res.Data), `"fetched":0`) {
+		t.Fatalf("sync-images: %+v %v", res, err)
+	}
+}
