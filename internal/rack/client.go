@@ -88,6 +88,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, timeo
 		if errors.Is(err, ErrUnauthorized) || (errors.As(err, &re) && !strings.HasPrefix(re.Code, "5")) || ctx.Err() != nil {
 			return err
 		}
+		// A connection that failed may be bound to an address this host
+		// no longer has: dial afresh next time.
+		c.http.CloseIdleConnections()
 		errs = append(errs, fmt.Errorf("%s: %w", base, err))
 	}
 	return fmt.Errorf("%w: %w", ErrNoRegion, errors.Join(errs...))

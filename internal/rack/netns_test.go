@@ -327,3 +327,59 @@ func TestRogueDHCPReported(t *testing.T) {
 		t.Errorf("the region did not log the rogue server")
 	}
 }
+
+// The rack's address changes under a running rackd (a VPN reconnect, a new
+// DHCP lease: MAAS LP#2089222): it keeps talking to the region, the region's
+// view follows, and DHCP serves with the new server address, no restart.
+func TestRackAddressChangeKeepsServing(t *testing.T) {
+	testenv.RequireRoot(t, "rackd and udhcpc in network namespaces")
+	testenv.RequireBinaries(t, "ip", "udhcpc")
+	seg := testenv.NewSegment(t)
+	regHost := seg.AddHost(t, "10.94.0.1/24")
+	rackHost := seg.AddHost(t, "10.94.0.2/24")
+	cli := seg.AddHost(t, "")
+	r := nsRegion(t, regHost, sqliteDSN(t), "10.94.0.1:0")
+	cfg, f := nsRack(t, rackHost, r, "rack-moving", func(f *rack.File) { f.TFTPAddr, f.HTTPAddr = "-", "-" })
+	dhcpNetwork(t, r.svc.Store(), "10.94.0.0/24", f.RackID, 0)
+	p := serveRack(t, rackHost, cfg)
+	address := func() string {
+		rs, _ := r.svc.Backend().ListRacks(context.Background())
+		if len(rs) != 1 {
+			return ""
+		}
+		return rs[0].Address
+	}
+	eventually(t, 20*time.Second, "the region to see the rack at 10.94.0.2", func() bool { return address() == "10.94.0.2" })
+	lease(t, cli, 15*time.Second)
+
+	// (Deleting a primary address deletes its secondaries too: take the
+	// old one away first, as a reconnect does.)
+	rackHost.MustRun(t, "ip", "addr", "del", "10.94.0.2/24", "dev", "eth0")
+	rackHost.MustRun(t, "ip", "addr", "add", "10.94.0.3/24", "dev", "eth0")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("rackd:\n%s\nregion:\n%s", p.Output(), r.logs.String())
+		}
+	})
+	eventually(t, 30*time.Second, "the region to see the rack at 10.94.0.3", func() bool { return address() == "10.94.0.3" })
+	cli.MustRun(t, "ip", "addr", "flush", "dev", "eth0")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "hook.sh")
+	env := filepath.Join(dir, "env")
+	hook := "#!/bin/sh\n[ \"$1\" = bound ] && env > " + env + "\nexit 0\n"
+	if err := os.WriteFile(script, []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "a lease from the rack's new address", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		_ = cli.Command(ctx, "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", script, "-t", "3", "-T", "1").Run()
+		b, _ := os.ReadFile(env)
+		return strings.Contains(string(b), "serverid=10.94.0.3")
+	})
+	select {
+	case <-p.Done():
+		t.Fatalf("rackd exited:\n%s", p.Output())
+	default:
+	}
+}

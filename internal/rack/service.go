@@ -71,6 +71,10 @@ type Service struct {
 	queue  *leaseQueue
 	cache  *images.Cache
 	hb     time.Duration
+	// lastIfs is the interface inventory of the last heartbeat (control
+	// loop only); pollCancel ends the running command long-poll.
+	lastIfs    string
+	pollCancel context.CancelFunc
 	// rogueEvery is how often to look for other DHCP servers (0: never).
 	rogueEvery time.Duration
 
@@ -276,6 +280,22 @@ func (s *Service) heartbeat(ctx context.Context) {
 		s.log.Warn("list interfaces", "err", err)
 	}
 	s.refreshDHCPHealth()
+	// When the rack's addresses change (a VPN reconnect, a new lease), its
+	// open connections may be bound to an address it no longer has: drop
+	// them, and restart the command long-poll, so every call dials from the
+	// new address at once instead of hanging until its timeout.
+	if key := fmt.Sprint(ifs); key != s.lastIfs {
+		if s.lastIfs != "" {
+			s.log.Info("interfaces changed; reconnecting to the region")
+			s.client.CloseIdleConnections()
+			s.mu.Lock()
+			if s.pollCancel != nil {
+				s.pollCancel()
+			}
+			s.mu.Unlock()
+		}
+		s.lastIfs = key
+	}
 	cur, _ := s.Config()
 	s.mu.Lock()
 	rogue := slices.Clone(s.rogue)
@@ -315,10 +335,18 @@ func (s *Service) commandLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		var cmds []rpc.Command
 		path := fmt.Sprintf("%s?wait=%d", rpc.PathCommands, int(s.cfg.PollWait/time.Second))
-		err := s.client.Do(ctx, http.MethodGet, path, nil, &cmds, s.cfg.PollWait+15*time.Second)
+		pctx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.pollCancel = cancel
+		s.mu.Unlock()
+		err := s.client.Do(pctx, http.MethodGet, path, nil, &cmds, s.cfg.PollWait+15*time.Second)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if pctx.Err() != nil {
+				continue // restarted on purpose (interfaces changed)
 			}
 			select {
 			case <-ctx.Done():
@@ -448,7 +476,7 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
 	var lastKey string
-	kick := time.NewTicker(10 * time.Second) // interfaces may gain addresses
+	kick := time.NewTicker(min(s.hb, 10*time.Second)) // interfaces may gain or change addresses
 	defer kick.Stop()
 	for {
 		cur, ok := s.Config()
