@@ -255,3 +255,24 @@ func TestSyncImagesCommand(t *testing.T) {
 		t.Fatalf("sync-images: %+v %v", res, err)
 	}
 }
+
+// A boot server that cannot listen stops Run with an error naming it, and
+// nothing is left running.
+func TestRunFailsOnBusyPort(t *testing.T) {
+	ln, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f := rack.File{Regions: []string{"http://127.0.0.1:1"}, Name: "r", RackID: 1, Token: "ikr_x", StateDir: t.TempDir(),
+		TFTPAddr: ln.LocalAddr().String(), HTTPAddr: "-", Images: "off"}
+	svc, err := rack.New(rack.Config{File: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := svc.Run(ctx); err == nil || !strings.Contains(err.Error(), "tftp on "+ln.LocalAddr().String()) {
+		t.Fatalf("Run = %v, want the TFTP listen error", err)
+	}
+}

@@ -231,6 +231,8 @@ func (s *Service) setConfig(c rpc.Config) {
 // Run serves until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.controlLoop(ctx); return nil })
 	g.Go(func() error { s.commandLoop(ctx); return nil })
@@ -240,6 +242,8 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { s.rogueLoop(ctx, s.rogueEvery); return nil })
 	}
 	if err := s.startBoot(ctx, g); err != nil {
+		cancel()
+		_ = g.Wait()
 		return err
 	}
 	if s.cache != nil {
