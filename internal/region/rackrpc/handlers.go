@@ -381,6 +381,12 @@ func (s *Server) Enqueue(ctx context.Context, rack int64, kind string, args any)
 	}
 	var id int64
 	now := time.Now().UTC()
+	// Finished commands are kept an hour (to read results, to debug), then
+	// swept on the way.
+	if _, err := s.db().NewDelete().Table("rack_commands").Where("state IN (?) AND deadline < ?",
+		bunIn([]string{stateDone, stateFailed}), now.Add(-time.Hour)).Exec(ctx); err != nil {
+		s.log.Warn("sweep finished rack commands", "err", err)
+	}
 	err := s.db().NewRaw(`INSERT INTO rack_commands (rack_id, kind, args, state, deadline, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		rack, kind, raw, statePending, now.Add(s.cfg.CommandTimeout), now).Scan(ctx, &id)
 	if err != nil {
