@@ -32,6 +32,7 @@ import (
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/internal/region/rackrpc"
 	"github.com/ironkit/ironkit/store"
 )
 
@@ -147,10 +148,13 @@ func run(ctx context.Context, args []string) error {
 	log := logger(cfg)
 	switch pos[0] {
 	case "serve":
-		svc, err := region.Open(ctx, cfg, region.Options{Logger: log})
+		svc, rpcSrv, err := rackrpc.OpenRegion(ctx, cfg, region.Options{Logger: log}, rackrpc.Config{})
 		if err != nil {
 			return err
 		}
+		// Racks' long-polls end with the region so shutdown is prompt.
+		stopPolls := context.AfterFunc(ctx, rpcSrv.Stop)
+		defer stopPolls()
 		defer svc.Close()
 		log.Info("regiond starting", "version", region.Version, "listen", cfg.Listen, "postgres", cfg.IsPostgres())
 		return svc.Run(ctx)

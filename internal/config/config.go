@@ -100,6 +100,10 @@ type Jobs struct {
 	PowerPollInterval Duration `yaml:"power_poll_interval"`
 	// PowerPollConcurrency bounds the BMC queries in flight at once.
 	PowerPollConcurrency int `yaml:"power_poll_concurrency"`
+	// RescueAfter is how long a job may run before the leader considers
+	// its region dead and runs it again elsewhere (default 10m; a killed
+	// regiond's in-flight jobs wait this long).
+	RescueAfter Duration `yaml:"rescue_after"`
 	// Disabled works no jobs in this process (an API-only region); it still
 	// enqueues them for the regions that do.
 	Disabled bool `yaml:"disabled"`
@@ -178,6 +182,7 @@ var envVars = []envVar{
 	{"JOBS_WORKERS", intSetter(func(c *Config) *int { return &c.Jobs.Workers })},
 	{"JOBS_SWEEP_INTERVAL", durationSetter(func(c *Config) *Duration { return &c.Jobs.SweepInterval })},
 	{"JOBS_POWER_POLL_INTERVAL", durationSetter(func(c *Config) *Duration { return &c.Jobs.PowerPollInterval })},
+	{"JOBS_RESCUE_AFTER", durationSetter(func(c *Config) *Duration { return &c.Jobs.RescueAfter })},
 	{"JOBS_POWER_POLL_CONCURRENCY", intSetter(func(c *Config) *int { return &c.Jobs.PowerPollConcurrency })},
 	{"JOBS_DISABLED", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)

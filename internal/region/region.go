@@ -49,6 +49,9 @@ type Options struct {
 	// Power executes power operations; nil runs the power package's drivers
 	// from the region (backend.DriverPower).
 	Power jobs.PowerExecutor
+	// Prober checks claimed addresses on the network before a deployment
+	// (the rack RPC: a rack pings them); nil skips the check.
+	Prober jobs.ConflictProber
 	// Hasher hashes passwords; zero is auth.DefaultHasher().
 	Hasher auth.Hasher
 	// RPC is mounted at /rpc/v1 (the rack RPC, issue 8); nil mounts nothing.
@@ -140,9 +143,9 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 				power.NewEngine(power.WithLogger(o.Logger), power.WithMetrics(o.Registry)))
 		}
 		s.runner, err = jobs.New(ctx, jobs.Config{
-			DB: db, Backend: kind, Machines: inner.JobMachines(), Power: pw,
+			DB: db, Backend: kind, Machines: inner.JobMachines(), Power: pw, Prober: o.Prober,
 			Workers: cfg.Jobs.Workers, SweepInterval: cfg.Jobs.SweepInterval.D(),
-			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
+			PowerPollInterval: cfg.Jobs.PowerPollInterval.D(), RescueAfter: cfg.Jobs.RescueAfter.D(), PowerPollConcurrency: cfg.Jobs.PowerPollConcurrency,
 			Logger: o.Logger.With("part", "jobs"), Registerer: o.Registry, InsertOnly: cfg.Jobs.Disabled,
 		})
 		if err != nil {

@@ -161,6 +161,9 @@ var matrix = []struct {
 	{"POST", "/rpc/v1/ping", nil, "401 403 403 403 200 403"},
 	{"PUT", "/rpc/v1/ping", nil, "401 403 403 403 200 403"},
 	{"DELETE", "/rpc/v1/ping", nil, "401 403 403 403 200 403"},
+	// Registration: the HMAC proof is the credential, checked by the RPC.
+	{"POST", "/rpc/v1/challenge", map[string]any{}, "200 200 200 200 200 200"},
+	{"POST", "/rpc/v1/register", map[string]any{}, "200 200 200 200 200 200"},
 }
 
 func init() {

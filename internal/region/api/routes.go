@@ -153,6 +153,13 @@ func (s *Server) table() []Route {
 		)
 	}
 	if s.cfg.RPC != nil {
+		// Registration comes before a rack has a token: the challenge and
+		// the HMAC proof are its credentials (checked by the RPC handler).
+		for _, p := range []string{"challenge", "register"} {
+			rs = append(rs, Route{Method: "POST", Path: "/rpc/v1/" + p, Op: "rpc" + p, Tag: "rpc",
+				Summary: "Rack registration (" + p + "; HMAC over the rack shared secret)", Access: auth.Public,
+				Reply: map[string]any{}, raw: s.rpc})
+		}
 		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 			rs = append(rs, Route{Method: m, Path: "/rpc/v1/{path...}", Op: "rpc" + m, Tag: "rpc",
 				Summary: "Rack RPC (rack tokens only)", Access: auth.RackOnly, Reply: map[string]any{}, raw: s.rpc})

@@ -282,6 +282,15 @@ type Rack struct {
 	Name     string     `json:"name"`
 	Version  string     `json:"version,omitempty"`
 	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// What the rack reported in its last heartbeat (the rack RPC): the
+	// address it came from (reported data; racks are identified by token),
+	// its interfaces, its services' health (MAAS's service tracking), the
+	// config revision it serves and other DHCP servers it saw.
+	Address        string          `json:"address,omitempty"`
+	Interfaces     json.RawMessage `json:"interfaces,omitempty"`
+	Services       json.RawMessage `json:"services,omitempty"`
+	ConfigRevision string          `json:"config_revision,omitempty"`
+	RogueDHCP      json.RawMessage `json:"rogue_dhcp,omitempty"`
 }
 
 // Event is one entry of a machine's history.

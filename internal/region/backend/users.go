@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -284,7 +285,7 @@ func (b *Backend) ListRacks(ctx context.Context) ([]api.Rack, error) {
 	for i := range rows {
 		out[i] = rackAPI(&rows[i])
 	}
-	return out, nil
+	return out, b.addRackStatus(ctx, out)
 }
 
 // GetRack implements api.Racks.
@@ -296,7 +297,52 @@ func (b *Backend) GetRack(ctx context.Context, id int64) (api.Rack, error) {
 		}
 		return api.Rack{}, err
 	}
-	return rackAPI(&r), nil
+	out := rackAPI(&r)
+	if err := b.addRackStatus(ctx, []api.Rack{out}); err != nil {
+		return api.Rack{}, err
+	}
+	return out, nil
+}
+
+// rackStatusRow is the rack RPC's last heartbeat (table rack_status,
+// migration 20261121070001).
+type rackStatusRow struct {
+	RackID         int64  `bun:"rack_id"`
+	Address        string `bun:"address"`
+	Interfaces     string `bun:"interfaces"`
+	Services       string `bun:"services"`
+	RogueDHCP      string `bun:"rogue_dhcp"`
+	ConfigRevision string `bun:"config_revision"`
+}
+
+// addRackStatus fills in what the racks last reported.
+func (b *Backend) addRackStatus(ctx context.Context, racks []api.Rack) error {
+	if len(racks) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(racks))
+	for i, r := range racks {
+		ids[i] = r.ID
+	}
+	var rows []rackStatusRow
+	if err := b.db.NewSelect().Table("rack_status").Column("rack_id", "address", "interfaces", "services", "rogue_dhcp", "config_revision").
+		Where("rack_id IN (?)", bun.In(ids)).Scan(ctx, &rows); err != nil {
+		return err
+	}
+	by := map[int64]rackStatusRow{}
+	for _, r := range rows {
+		by[r.RackID] = r
+	}
+	for i := range racks {
+		if s, ok := by[racks[i].ID]; ok {
+			racks[i].Address, racks[i].ConfigRevision = s.Address, s.ConfigRevision
+			racks[i].Interfaces, racks[i].Services = json.RawMessage(s.Interfaces), json.RawMessage(s.Services)
+			if s.RogueDHCP != "" && s.RogueDHCP != "[]" {
+				racks[i].RogueDHCP = json.RawMessage(s.RogueDHCP)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteRack implements api.Racks; its tokens go with it (cascade). A rack

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -59,6 +60,10 @@ type Config struct {
 	// InsertOnly enqueues jobs but works none and schedules no periodic
 	// jobs: an API-only region whose jobs other regions work.
 	InsertOnly bool
+	// RescueAfter: a job running this long is considered abandoned by a
+	// dead region and run again (default 10m). Keep it above the longest
+	// job (power operations with retries, a few minutes).
+	RescueAfter time.Duration
 	// FetchPollInterval is how often idle workers look for new jobs when no
 	// notification wakes them (SQLite always polls). Default 1s.
 	FetchPollInterval time.Duration
@@ -139,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: migrator: %w", err)
 	}
-	if _, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+	if err := migrateRiver(ctx, cfg, mig); err != nil {
 		return nil, fmt.Errorf("jobs: migrate River's tables: %w", err)
 	}
 
@@ -167,10 +172,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		Workers:           workers,
 		FetchPollInterval: cfg.FetchPollInterval,
 		FetchCooldown:     min(100*time.Millisecond, cfg.FetchPollInterval),
-		JobTimeout:        5 * time.Minute,
+		// River wants JobTimeout ≤ RescueStuckJobsAfter.
+		JobTimeout: min(5*time.Minute, cmp.Or(cfg.RescueAfter, 10*time.Minute)),
 		// A killed region's running jobs are rescued by the leader after
 		// this long.
-		RescueStuckJobsAfter: 10 * time.Minute,
+		RescueStuckJobsAfter: cmp.Or(cfg.RescueAfter, 10*time.Minute),
 		PeriodicJobs:         periodic,
 	})
 	if err != nil {
@@ -265,3 +271,29 @@ func (r *Runner) SweepNow(ctx context.Context) error { return r.insert(ctx, nil,
 
 // PollNow enqueues an immediate power-state poll.
 func (r *Runner) PollNow(ctx context.Context) error { return r.insert(ctx, nil, PollArgs{}, nil) }
+
+// riverMigrateLockKey serialises River's migrations between regions.
+const riverMigrateLockKey = 0x69726f6e726976 // "ironriv"
+
+// migrateRiver applies River's migrations. On PostgreSQL several regions
+// starting at once would race creating the same types (seen: duplicate key
+// in pg_type_typname_nsp_index), so each holds a session advisory lock on
+// a connection of its own while migrating (River's migrations cannot share
+// one transaction: one adds an enum value another then uses).
+func migrateRiver(ctx context.Context, cfg Config, mig *rivermigrate.Migrator[*sql.Tx]) error {
+	if cfg.Backend != Postgres {
+		_, err := mig.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	conn, err := cfg.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(riverMigrateLockKey)); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(riverMigrateLockKey)) //nolint:errcheck // closing the session releases it anyway
+	_, err = mig.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}

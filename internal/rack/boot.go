@@ -1,0 +1,207 @@
+package rack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ironkit/ironkit/images"
+	"github.com/ironkit/ironkit/pxe"
+)
+
+// Default boot file names under the boot root (the image cache's logical
+// names for the ephemeral environment, or files in BootDir).
+const (
+	DefaultKernel = "ephemeral/amd64/vmlinuz"
+	DefaultInitrd = "ephemeral/amd64/initrd.img"
+)
+
+// cacheFiles serves the image cache's complete sets to pxe.
+type cacheFiles struct{ c *images.Cache }
+
+func (f cacheFiles) Open(_ context.Context, name string) (*pxe.File, error) {
+	fh, err := f.c.Open(name)
+	if err != nil {
+		if errors.Is(err, images.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", pxe.ErrNotFound, name)
+		}
+		return nil, err
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return &pxe.File{Body: fh, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// chainFiles tries each Files in turn.
+type chainFiles []pxe.Files
+
+func (c chainFiles) Open(ctx context.Context, name string) (*pxe.File, error) {
+	for _, f := range c {
+		out, err := f.Open(ctx, name)
+		if err == nil || !errors.Is(err, pxe.ErrNotFound) {
+			return out, err
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", pxe.ErrNotFound, name)
+}
+
+// BootParams implements pxe.BootSource from the config the rack serves (so
+// it answers while no region does): a known MAC boots as its machine's
+// status says, an unknown one enlists.
+func (s *Service) BootParams(_ context.Context, q pxe.BootQuery) (pxe.BootParams, error) {
+	p := pxe.BootParams{Purpose: pxe.Enlist, Kernel: DefaultKernel, Initrd: DefaultInitrd,
+		MetadataURL: strings.TrimRight(s.client.URL(), "/") + "/api/v1/metadata/"}
+	if cur, ok := s.Config(); ok && q.MAC != nil {
+		for _, m := range cur.Machines {
+			if strings.EqualFold(m.MAC, q.MAC.String()) {
+				p.Purpose, p.Hostname = pxe.Purpose(m.Purpose), m.Hostname
+				break
+			}
+		}
+	}
+	if s.cfg.File.HTTPURL != "" {
+		p.ServerURL = s.cfg.File.HTTPURL
+	} else if a := s.addrFacing(q.Remote); a.IsValid() {
+		p.ServerURL = "http://" + net.JoinHostPort(a.String(), portOf(s.httpAddr(), "5248"))
+	}
+	return p, nil
+}
+
+func (s *Service) httpAddr() string {
+	if s.cfg.File.HTTPAddr != "" {
+		return s.cfg.File.HTTPAddr
+	}
+	return ":5248"
+}
+
+func portOf(addr, def string) string {
+	if _, p, err := net.SplitHostPort(addr); err == nil && p != "" && p != "0" {
+		return p
+	}
+	return def
+}
+
+// addrFacing is the rack's address on remote's subnet.
+func (s *Service) addrFacing(remote netip.Addr) netip.Addr {
+	ifs, _ := s.cfg.Interfaces()
+	for _, ifc := range ifs {
+		for _, p := range ifc.Addresses {
+			if remote.IsValid() && p.Masked().Contains(remote) {
+				return p.Addr()
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// startBoot starts the TFTP and HTTP boot servers.
+func (s *Service) startBoot(ctx context.Context, g *errgroup.Group) error {
+	var files chainFiles
+	if s.cfg.File.BootDir != "" {
+		d, err := pxe.NewDirFiles(s.cfg.File.BootDir)
+		if err != nil {
+			return err
+		}
+		go func() { <-ctx.Done(); d.Close() }()
+		files = append(files, d)
+	}
+	if s.cache != nil {
+		files = append(files, cacheFiles{s.cache})
+	}
+	r, err := pxe.NewRenderer(nil)
+	if err != nil {
+		return err
+	}
+	res := &pxe.ConfigResolver{Source: s, Renderer: r, ServerURL: s.cfg.File.HTTPURL}
+	log := s.log.With("part", "pxe")
+	if a := s.cfg.File.TFTPAddr; a != "-" {
+		if a == "" {
+			a = ":69"
+		}
+		t := pxe.NewTFTPServer(files, pxe.WithAddr(a), pxe.WithResolver(res), pxe.WithLogger(log))
+		if err := t.Listen(ctx); err != nil {
+			s.setHealth("tftp", "dead", err.Error())
+			return fmt.Errorf("rack: tftp on %s: %w", a, err)
+		}
+		s.setHealth("tftp", "running", t.Addr().String())
+		g.Go(func() error { return t.Serve(ctx) })
+	}
+	if a := s.cfg.File.HTTPAddr; a != "-" {
+		h := pxe.NewHTTPServer(files, pxe.WithAddr(s.httpAddr()), pxe.WithResolver(res), pxe.WithLogger(log))
+		if err := h.Listen(ctx); err != nil {
+			s.setHealth("http-boot", "dead", err.Error())
+			return fmt.Errorf("rack: http boot on %s: %w", s.httpAddr(), err)
+		}
+		s.setHealth("http-boot", "running", h.Addr().String())
+		g.Go(func() error { return h.Serve(ctx) })
+	}
+	return nil
+}
+
+// checkIPs pings each address once (raw ICMP as root, else unprivileged
+// ICMP datagram sockets) and returns those that answered within 1s.
+func checkIPs(ctx context.Context, addrs []netip.Addr) ([]netip.Addr, error) {
+	network, raw := "ip4:icmp", true
+	c, err := icmp.ListenPacket(network, "0.0.0.0")
+	if err != nil {
+		network, raw = "udp4", false
+		if c, err = icmp.ListenPacket(network, "0.0.0.0"); err != nil {
+			return nil, fmt.Errorf("rack: check IPs: open an ICMP socket: %w (run rackd as root or allow net.ipv4.ping_group_range)", err)
+		}
+	}
+	defer c.Close()
+	want := map[netip.Addr]bool{}
+	for i, a := range addrs {
+		if !a.Is4() {
+			continue
+		}
+		want[a] = true
+		m := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 0x1c4b, Seq: i, Data: []byte("ironkit")}}
+		b, _ := m.Marshal(nil)
+		var dst net.Addr = &net.UDPAddr{IP: a.AsSlice()}
+		if raw {
+			dst = &net.IPAddr{IP: a.AsSlice()}
+		}
+		_, _ = c.WriteTo(b, dst)
+	}
+	deadline := time.Now().Add(time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.SetReadDeadline(deadline)
+	var inUse []netip.Addr
+	buf := make([]byte, 1500)
+	for len(want) > 0 {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			break // deadline
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		}
+		var ip net.IP
+		switch f := from.(type) {
+		case *net.IPAddr:
+			ip = f.IP
+		case *net.UDPAddr:
+			ip = f.IP
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok && want[a.Unmap()] {
+			delete(want, a.Unmap())
+			inUse = append(inUse, a.Unmap())
+		}
+	}
+	return inUse, nil
+}

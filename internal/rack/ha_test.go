@@ -1,0 +1,213 @@
+package rack_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ironkit/ironkit/internal/region"
+	"github.com/ironkit/ironkit/internal/region/jobs"
+	"github.com/ironkit/ironkit/internal/testenv"
+	"github.com/ironkit/ironkit/power/powersim"
+	"github.com/ironkit/ironkit/store"
+)
+
+// freshPostgres creates a database of its own on the test server.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	dsn := testenv.PostgresDSN(t)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "rackha_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a, err := sql.Open("pgx", dsn); err == nil {
+			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			a.Close()
+		}
+	})
+	u, _ := url.Parse(dsn)
+	u.Path = "/" + name
+	return u.String()
+}
+
+var regiondBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// nopMachines and nopPower satisfy an insert-only runner, which calls
+// neither.
+type nopMachines struct{ jobs.Machines }
+type nopPower struct{ jobs.PowerExecutor }
+
+func buildRegiond(t *testing.T) string {
+	t.Helper()
+	regiondBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "regiond-bin")
+		if err != nil {
+			regiondBin.err = err
+			return
+		}
+		regiondBin.path = filepath.Join(dir, "regiond")
+		if out, err := exec.Command("go", "build", "-o", regiondBin.path, "github.com/ironkit/ironkit/cmd/regiond").CombinedOutput(); err != nil {
+			regiondBin.err = fmt.Errorf("go build cmd/regiond: %v\n%s", err, out)
+		}
+	})
+	if regiondBin.err != nil {
+		t.Fatal(regiondBin.err)
+	}
+	return regiondBin.path
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Three regiond processes share one PostgreSQL and a rack lists all three.
+// Power jobs run on the regions' workers and reach the BMCs through the
+// rack; one regiond is killed with SIGKILL mid-work: the rack moves to
+// another region on its own and every job still finishes (a killed
+// region's running jobs are rescued after jobs.rescue_after).
+func TestRegionsHAKillOne(t *testing.T) {
+	dsn := freshPostgres(t)
+	bin := buildRegiond(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := region.Init(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := region.RackSecret(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	var procs []*testenv.Process
+	for range 3 {
+		addr := freePort(t)
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "IRONKIT_REGIOND_DATABASE="+dsn, "IRONKIT_REGIOND_LISTEN="+addr,
+			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=10s",
+			"IRONKIT_REGIOND_JOBS_SWEEP_INTERVAL=1s", fmt.Sprintf("IRONKIT_REGIOND_URL=http://%s", addr))
+		p := testenv.Start(t, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("regiond %s:\n%s", addr, p.Output())
+			}
+		})
+		procs = append(procs, p)
+		urls = append(urls, "http://"+addr)
+	}
+	for _, u := range urls {
+		eventually(t, 30*time.Second, "regiond "+u+" to answer", func() bool {
+			resp, err := http.Get(u + "/api/v1/version")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == 200
+		})
+	}
+	rk := startRack(t, urls, secret, "rack-ha", nil)
+	rk.ifs.set(lo("127.0.0.1/8"))
+
+	const n = 12
+	var bmcs []*powersim.IPMIBMC
+	var ids []string
+	for i := range n {
+		b := newBMC(t)
+		// A slow BMC (a dropped packet, retried) keeps jobs in flight.
+		b.SetFaults(powersim.Faults{DropNext: 1})
+		bmcs = append(bmcs, b)
+		ids = append(ids, addMachine(t, st, fmt.Sprintf("ha%02d", i), fmt.Sprintf("52:54:00:00:10:%02x", i), b))
+	}
+	// An insert-only runner enqueues the jobs, as an API-only region would.
+	enq, err := jobs.New(ctx, jobs.Config{DB: st.SQLDB(), Backend: jobs.Postgres, InsertOnly: true,
+		Machines: nopMachines{}, Power: nopPower{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the rack's first heartbeat", func() bool {
+		var c int
+		_ = st.DB().NewSelect().Table("rack_status").ColumnExpr("count(*)").Scan(ctx, &c)
+		return c == 1
+	})
+	for _, id := range ids {
+		if err := enq.Power(ctx, nil, id, jobs.PowerOn, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Kill regiond 1 once it is working a job (its client id is in the
+	// running job's attempted_by).
+	var running []string
+	eventually(t, 20*time.Second, "a region to be running power jobs", func() bool {
+		running = nil
+		_ = st.DB().NewSelect().Table("river_job").ColumnExpr("attempted_by[array_length(attempted_by, 1)]").
+			Where("state = 'running'").Scan(ctx, &running)
+		return len(running) > 0
+	})
+	victim := -1
+	for i, p := range procs {
+		if strings.Contains(p.Output(), running[0]) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no regiond logged River client %s", running[0])
+	}
+	procs[victim].Kill() // SIGKILL, mid-work
+	start := time.Now()
+	var left int
+	eventually(t, 100*time.Second, "every power job completed", func() bool {
+		left, _ = st.DB().NewSelect().Table("river_job").Where("kind = 'power' AND state <> 'completed'").Count(ctx)
+		return left == 0
+	})
+	var retried int
+	retried, _ = st.DB().NewSelect().Table("river_job").Where("kind = 'power' AND attempt > 1").Count(ctx)
+	for i, b := range bmcs {
+		if !b.PoweredOn() {
+			t.Errorf("machine %s: BMC still off after its job completed", ids[i])
+		}
+	}
+	t.Logf("all %d power jobs completed %s after regiond %d was killed with %d of them running (%d ran more than once)",
+		n, time.Since(start).Round(time.Millisecond), victim+1, len(running), retried)
+	// The rack talks to regiond 1 first; if it is still up, kill it too: the
+	// rack moves on to the one left.
+	if victim != 0 {
+		procs[0].Kill()
+	}
+	eventually(t, 15*time.Second, "the rack to move to another region", func() bool {
+		return strings.Contains(rk.logs.String(), "region switched")
+	})
+}
