@@ -239,6 +239,15 @@ func (s *Server) wrap(rt *Route) http.Handler {
 		}()
 		p, err := auth.Authenticate(hr.Context(), s.cfg.Backend.Tokens, hr.Header.Get("Authorization"))
 		if err != nil {
+			if errors.Is(err, auth.ErrUnknownToken) {
+				// Unknown, revoked or malformed credentials are worth an
+				// operator's attention (a decommissioned rack still calling,
+				// a leaked key being tried); the token itself is never logged.
+				tok, _ := strings.CutPrefix(hr.Header.Get("Authorization"), "Bearer ")
+				kind, _ := auth.ParseTokenKind(tok)
+				s.log.Warn("token rejected", "kind", tokenKindName[kind], "op", rt.Op,
+					"path", hr.URL.Path, "remote", hr.RemoteAddr)
+			}
 			s.fail(sw, req, err)
 			return
 		}
@@ -273,6 +282,12 @@ func (s *Server) wrap(rt *Route) http.Handler {
 		}
 		writeJSON(sw, status, v)
 	})
+}
+
+// tokenKindName names token kinds in logs; a token of no known kind is
+// "malformed".
+var tokenKindName = map[auth.TokenKind]string{
+	auth.APIKey: "api-key", auth.MachineToken: "machine", auth.RackToken: "rack", "": "malformed",
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *Request, err error) {
