@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/ironkit/ironkit/internal/config"
@@ -178,15 +179,16 @@ func uploadImage(t *testing.T, c client, body string) {
 }
 
 // harness runs a region, the in-process rack and n simulated machines.
-func harness(t *testing.T, n int) (client, *simdc.Datacenter, *simdc.InProcessRack) {
+func harness(t *testing.T, n int) (client, *simdc.Datacenter, *simdc.InProcessRack, *prometheus.Registry) {
 	c := startRegion(t)
 	loopbackNetwork(t, c)
 	dc, err := simdc.New(simdc.Config{Machines: n, WorkTime: 100 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	rack, err := simdc.NewInProcessRack(ctx, simdc.RackConfig{RegionURL: c.base, APIKey: c.key, RelayPort: dc.RelayPort()})
+	rack, err := simdc.NewInProcessRack(ctx, simdc.RackConfig{RegionURL: c.base, APIKey: c.key, RelayPort: dc.RelayPort(), Registerer: reg})
 	if err != nil {
 		cancel()
 		dc.Close()
@@ -215,12 +217,35 @@ func harness(t *testing.T, n int) (client, *simdc.Datacenter, *simdc.InProcessRa
 			t.Errorf("close datacenter: %v", err)
 		}
 	})
-	return c, dc, rack
+	return c, dc, rack, reg
+}
+
+// counter sums the samples of a counter family with label proto=proto.
+func counter(t *testing.T, reg *prometheus.Registry, name, proto string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "proto" && l.GetValue() == proto {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 func TestEnlistCommissionDeploy(t *testing.T) {
-	const n = 12
-	c, dc, rack := harness(t, n)
+	const n = 20
+	c, dc, rack, reg := harness(t, n)
 	uploadImage(t, c, "a root filesystem, simulated")
 	start := time.Now()
 
@@ -285,6 +310,14 @@ func TestEnlistCommissionDeploy(t *testing.T) {
 		st := m.Status()
 		if st.Phase != simdc.PhaseRunning || !st.PoweredOn || st.Err != nil {
 			t.Errorf("%s: phase %s on %v err %v, want running from disk", st.Hostname, st.Phase, st.PoweredOn, st.Err)
+		}
+	}
+	// Half the machines boot with iPXE over HTTP, half with PXELINUX over
+	// TFTP: both servers carried real transfers (loader, config, kernel,
+	// initrd on every network boot).
+	for _, proto := range []string{"tftp", "http"} {
+		if got := counter(t, reg, "ironkit_pxe_sent_bytes_total", proto); got < float64(n/2*3*(5<<20)) {
+			t.Errorf("%s sent %.0f bytes, want at least three boots of kernel and initrd for %d machines", proto, got, n/2)
 		}
 	}
 	if leases := rack.DHCP().Leases(); len(leases) < n {
