@@ -306,6 +306,24 @@ func TestEnlistCommissionDeploy(t *testing.T) {
 			}
 		}
 	}
+	// The provisioning timeline of every machine walks the whole flow.
+	for i, m := range deployed {
+		var tl api.Timeline
+		c.must("GET", "/api/v1/machines/"+m.SystemID+"/timeline", nil, &tl, 200)
+		var phases []string
+		for _, p := range tl.Phases {
+			phases = append(phases, string(p.Status))
+		}
+		got := strings.Join(phases, " → ")
+		if want := "new → commissioning → ready → allocated → deploying → deployed"; got != want {
+			t.Errorf("%s timeline %s, want %s", m.Hostname, got, want)
+		}
+		if i == 0 {
+			for _, p := range tl.Phases {
+				t.Logf("%s %-14s %8.3fs", m.Hostname, p.Status, p.DurationSeconds)
+			}
+		}
+	}
 	for _, m := range dc.Machines() {
 		st := m.Status()
 		if st.Phase != simdc.PhaseRunning || !st.PoweredOn || st.Err != nil {
