@@ -7,6 +7,9 @@
 //
 //	go run ./cmd/ironkit-demo [--machines 20] [--listen 127.0.0.1:5240] [--dir DIR]
 //
+// With --exit --database postgres://… it is the mass-deploy benchmark
+// (make bench-deploy).
+//
 // It is a thin main over internal/simdc.RunDemo.
 package main
 
@@ -20,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -43,6 +47,8 @@ func run(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "", "state directory (default: a new temporary directory)")
 	password := fs.String("password", "", "the admin user's password (default: generated and printed)")
 	logFile := fs.String("log", "", "write the region's and rack's logs to this file")
+	database := fs.String("database", "", "region database DSN (default: SQLite in --dir; postgres://… for PostgreSQL)")
+	exit := fs.Bool("exit", false, "exit once every machine is Deployed (benchmarks) instead of serving the API until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +78,7 @@ func run(ctx context.Context, args []string) error {
 	fmt.Printf("ironkit demo: state in %s\n", *dir)
 	return simdc.RunDemo(ctx, simdc.DemoConfig{
 		Dir: *dir, Listen: *listen, Machines: *machines, AdminPassword: *password,
-		Out: os.Stdout, Terminal: term.IsTerminal(int(os.Stdout.Fd())), Stay: true, Logger: logger,
+		Database: *database, Out: os.Stdout, Terminal: term.IsTerminal(int(os.Stdout.Fd())) && !*exit, Stay: !*exit,
+		Logger: logger, Timeout: 10 * time.Minute,
 	})
 }

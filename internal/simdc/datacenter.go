@@ -32,6 +32,9 @@ type Config struct {
 	Firmwares []Firmware
 	// DHCPTimeout bounds each DHCP exchange (default 4s, 4 transmissions).
 	DHCPTimeout time.Duration
+	// NetbootAttempts is how often the firmware tries a network boot
+	// before it gives up (default 4).
+	NetbootAttempts int
 	// HTTPTimeout bounds each HTTP request (default 30s).
 	HTTPTimeout time.Duration
 	// WorkTime is how long commissioning, installing and erasing take
@@ -61,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DHCPTimeout <= 0 {
 		c.DHCPTimeout = 4 * time.Second
+	}
+	if c.NetbootAttempts <= 0 {
+		c.NetbootAttempts = 4
 	}
 	if c.HTTPTimeout <= 0 {
 		c.HTTPTimeout = 30 * time.Second

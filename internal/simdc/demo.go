@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/api"
@@ -27,6 +29,8 @@ import (
 type DemoConfig struct {
 	// Dir holds the region's SQLite database and image store.
 	Dir string
+	// Database overrides the SQLite file in Dir (e.g. a postgres:// DSN).
+	Database string
 	// Listen is the region API's address (default 127.0.0.1:5240); use
 	// 127.0.0.1:0 for any free port.
 	Listen string
@@ -79,6 +83,9 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	rc := config.Default()
 	rc.Database = filepath.Join(cfg.Dir, "regiond.db")
+	if cfg.Database != "" {
+		rc.Database = cfg.Database
+	}
 	rc.ImagesDir = filepath.Join(cfg.Dir, "images")
 	rc.Listen = cfg.Listen
 	rc.Jobs.SweepInterval = config.Duration(2 * time.Second)
@@ -226,30 +233,37 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 			return err
 		}
 		done := 0
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
 		for _, m := range page.Machines {
-			var err error
 			switch {
 			case m.Status == lifecycle.New && !acted[m.SystemID+"commission"]:
 				acted[m.SystemID+"commission"] = true
-				err = c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
+				g.Go(func() error {
+					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
+				})
 			case m.Status == lifecycle.Ready && !acted[m.SystemID+"deploy"]:
 				acted[m.SystemID+"deploy"] = true
-				var got api.Machine
-				err = c.call(ctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Architecture: "amd64/generic"}, &got)
-				if err == nil {
-					err = c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
+				g.Go(func() error {
+					var got api.Machine
+					err := c.call(gctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
+					if err != nil {
+						return err
+					}
+					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
 						api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble"}, nil)
-				}
+				})
 			case m.Status == lifecycle.Deployed:
 				done++
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if err := g.Wait(); err != nil {
+			return err
 		}
 		draw(cfg, page.Machines, dc, time.Since(began), false)
 		if done == cfg.Machines {
 			draw(cfg, page.Machines, dc, time.Since(began), true)
+			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
 			return summary(ctx, c, cfg.Out, page.Machines)
 		}
 		select {
@@ -336,14 +350,14 @@ func summary(ctx context.Context, c *regionClient, w io.Writer, ms []api.Machine
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n%-14s %8s %8s\n", "PHASE", "P50", "MAX")
+	fmt.Fprintf(w, "\n%-14s %8s %8s %8s\n", "PHASE", "P50", "P99", "MAX")
 	for _, s := range statusOrder {
 		d := durs[s]
 		if len(d) == 0 {
 			continue
 		}
 		sort.Float64s(d)
-		fmt.Fprintf(w, "%-14s %7.2fs %7.2fs\n", s, d[len(d)/2], d[len(d)-1])
+		fmt.Fprintf(w, "%-14s %7.2fs %7.2fs %7.2fs\n", s, d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1])
 	}
 	return nil
 }

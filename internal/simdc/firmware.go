@@ -270,8 +270,9 @@ func (m *Machine) tftpGet(ctx context.Context, addr, name string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	c.SetTimeout(time.Second)
-	c.SetRetries(3)
+	// The first packet waits for the rack to render the config.
+	c.SetTimeout(2 * time.Second)
+	c.SetRetries(5)
 	c.SetBlockSize(1468)
 	wt, err := c.Receive(strings.TrimPrefix(name, "/"), "octet")
 	if err != nil {

@@ -185,11 +185,7 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 			return
 		}
 		m.setPhase(PhaseNetboot, nil)
-		cfg, err := m.netboot(ctx)
-		m.mu.Lock()
-		m.boots++
-		m.fetched += cfg.Bytes
-		m.mu.Unlock()
+		cfg, err := m.netbootRetrying(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				m.setPhase(PhaseFailed, err)
@@ -258,6 +254,32 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 		<-ctx.Done()
 		return
 	}
+}
+
+// netbootRetrying is the firmware's retry loop: PXE ROMs try again a few
+// times before giving up on the network boot.
+func (m *Machine) netbootRetrying(ctx context.Context) (bootConfig, error) {
+	var errs []error
+	for attempt := range m.dc.cfg.NetbootAttempts {
+		cfg, err := m.netboot(ctx)
+		m.mu.Lock()
+		m.boots++
+		m.fetched += cfg.Bytes
+		m.mu.Unlock()
+		if err == nil || ctx.Err() != nil {
+			return cfg, err
+		}
+		errs = append(errs, fmt.Errorf("attempt %d: %w", attempt+1, err))
+		m.dc.log.Info("simulated firmware retries the network boot", "hostname", m.spec.Hostname, "err", err)
+		t := time.NewTimer(time.Duration(attempt+1) * 500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return cfg, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return bootConfig{}, errors.Join(errs...)
 }
 
 // bootDisk boots the installed system, which signals "booted" once per
