@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -105,6 +106,11 @@ func waitAll(t *testing.T, c client, dc *simdc.Datacenter, n int, status lifecyc
 	}
 }
 
+// tlog writes a handler's lines to the test log.
+type tlog struct{ t testing.TB }
+
+func (w tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+
 // startRegion runs a region on SQLite on a loopback port and returns an
 // administrator's client.
 func startRegion(t *testing.T) client {
@@ -116,7 +122,7 @@ func startRegion(t *testing.T) client {
 	cfg.Jobs.SweepInterval = config.Duration(time.Second)
 	ctx := context.Background()
 	hasher := auth.Hasher{Time: 1, MemoryKiB: 64, Threads: 1}
-	svc, err := region.Open(ctx, cfg, region.Options{Hasher: hasher})
+	svc, err := region.Open(ctx, cfg, region.Options{Hasher: hasher, Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
 	}
