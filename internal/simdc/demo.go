@@ -307,10 +307,10 @@ func draw(cfg DemoConfig, ms []api.Machine, dc *Datacenter, elapsed time.Duratio
 	fmt.Fprintf(&b, "ironkit demo: %d simulated machines, %s\n", cfg.Machines, elapsed.Round(100*time.Millisecond))
 	for _, s := range statusOrder {
 		if n := count[s]; n > 0 || !lifecycle.IsFailed(s) {
-			fmt.Fprintf(&b, "  %-20s %3d %s\n", s.Title(), n, strings.Repeat("█", n))
+			fmt.Fprintf(&b, "  %-20s %4d %s\n", s.Title(), n, strings.Repeat("█", (n*50+cfg.Machines-1)/cfg.Machines))
 		}
 	}
-	fmt.Fprintf(&b, "  %-20s %3d\n\n", "not enlisted yet", cfg.Machines-len(ms))
+	fmt.Fprintf(&b, "  %-20s %4d\n\n", "not enlisted yet", cfg.Machines-len(ms))
 	fmt.Fprintf(&b, "%-8s %-12s %-20s %-14s %-9s %s\n", "HOST", "SYSTEM_ID", "REGION STATUS", "MACHINE", "FIRMWARE", "BMC")
 	for _, m := range dc.Machines() {
 		st := m.Status()
