@@ -14,10 +14,11 @@ out=${1:?usage: build-ephemeral.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 work=$(mktemp -d)
+chmod 755 "$work" # apt-get download runs as _apt
 trap 'rm -rf "$work"' EXIT
 
 busybox=$(command -v busybox || true)
-if [ -z "$busybox" ] || ! ldd "$busybox" 2>&1 | grep -qE 'not a dynamic|statically'; then
+if [ -z "$busybox" ] || ! { ldd "$busybox" 2>&1 || true; } | grep -qE 'not a dynamic|statically'; then
 	echo "build-ephemeral: install busybox-static (apt-get install busybox-static)" >&2
 	exit 1
 fi

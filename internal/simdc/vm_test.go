@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -52,20 +53,21 @@ func forward(t *testing.T, ln net.Listener, to string) {
 	}()
 }
 
-// TestEphemeralEnvironmentVM boots the real ephemeral environment
-// (scripts/ephemeral/ironkit-ephemeral.sh in a busybox-static initramfs
-// with Debian's kernel) in QEMU twice: it enlists an unknown machine, then
+// TestEphemeralEnvironmentVM builds the real ephemeral environment with
+// scripts/build-ephemeral.sh (Debian's kernel, busybox-static,
+// scripts/ephemeral/ironkit-ephemeral.sh) and boots it in QEMU twice: it enlists an unknown machine, then
 // commissions it, and the region's inventory matches the VM.
 func TestEphemeralEnvironmentVM(t *testing.T) {
 	testenv.RequireRoot(t, "network namespaces and a tap for QEMU")
 	testenv.RequireBinaries(t, "qemu-system-x86_64", "ip")
-	script, err := os.ReadFile("../../scripts/ephemeral/ironkit-ephemeral.sh")
-	if err != nil {
-		t.Fatal(err)
+	testenv.RequireBinaries(t, "bash", "apt-get", "dpkg", "cpio", "gzip", "modinfo")
+	// The environment exactly as scripts/build-ephemeral.sh builds it.
+	out := t.TempDir()
+	cmd := exec.Command("../../scripts/build-ephemeral.sh", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("skipping: scripts/build-ephemeral.sh failed (offline apt?): %v\n%s", err, b)
 	}
-	k := testenv.DebianKernel(t)
-	initrd := testenv.BuildInitramfs(t, testenv.InitramfsConfig{Kernel: k,
-		Modules: []string{"virtio_pci", "virtio_net"}, Script: string(script)})
+	kernel, initrd := filepath.Join(out, "vmlinuz"), filepath.Join(out, "initrd.img")
 
 	c := startRegion(t)
 	seg := testenv.NewSegment(t)
@@ -86,7 +88,7 @@ func TestEphemeralEnvironmentVM(t *testing.T) {
 			args += " ironkit.token=" + token
 		}
 		start := time.Now()
-		vm := testenv.StartVM(t, testenv.VMConfig{Netns: seg.Bridge, Tap: tap, MAC: mac, Kernel: k.Vmlinuz, Initrd: initrd, Append: args,
+		vm := testenv.StartVM(t, testenv.VMConfig{Netns: seg.Bridge, Tap: tap, MAC: mac, Kernel: kernel, Initrd: initrd, Append: args,
 			Markers: []string{"ironkit-ephemeral: purpose=", "ironkit-ephemeral: done"}})
 		deadline := time.Now().Add(150 * time.Second)
 		exited := false
