@@ -1,10 +1,12 @@
 package simdc_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -80,6 +82,10 @@ func TestEphemeralEnvironmentVM(t *testing.T) {
 	region := "http://" + ln.Addr().String()
 	const mac = "52:54:00:79:00:01"
 
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	boot := func(purpose, md, token string, wait func() bool) {
 		t.Helper()
 		tap := seg.AddTap(t)
@@ -88,7 +94,7 @@ func TestEphemeralEnvironmentVM(t *testing.T) {
 			args += " ironkit.token=" + token
 		}
 		start := time.Now()
-		vm := testenv.StartVM(t, testenv.VMConfig{Netns: seg.Bridge, Tap: tap, MAC: mac, Kernel: kernel, Initrd: initrd, Append: args,
+		vm := testenv.StartVM(t, testenv.VMConfig{Netns: seg.Bridge, Tap: tap, MAC: mac, Kernel: kernel, Initrd: initrd, Append: args, Disk: disk,
 			Markers: []string{"ironkit-ephemeral: purpose=", "ironkit-ephemeral: done"}})
 		deadline := time.Now().Add(150 * time.Second)
 		exited := false
@@ -134,9 +140,31 @@ func TestEphemeralEnvironmentVM(t *testing.T) {
 	if err := json.Unmarshal(m.Inventory, &inv); err != nil {
 		t.Fatal(err)
 	}
+	if len(inv.Disks) != 1 || inv.Disks[0].Name != "vda" || inv.Disks[0].Size != 64<<20 {
+		t.Errorf("disks %+v, want vda of 64 MiB", inv.Disks)
+	}
 	// QEMU's defaults: one CPU; 512 MiB of which the kernel reserves some.
 	if m.CPUCount != 1 || m.MemoryMiB < 400 || m.MemoryMiB > 512 || len(inv.NICs) != 1 || inv.NICs[0].MAC != mac ||
 		inv.Firmware["vendor"] != "QEMU" {
 		t.Errorf("inventory does not match the VM: cpu %d memory %d MiB nics %+v firmware %v", m.CPUCount, m.MemoryMiB, inv.NICs, inv.Firmware)
+	}
+
+	// Deploy: the environment fetches the image from the region and writes
+	// it to the VM's disk, signals installed and reboots.
+	image := "ironkit deployed image " + strings.Repeat("x", 1<<20)
+	uploadImage(t, c, image)
+	c.must("POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, nil, 200)
+	c.must("POST", "/api/v1/machines/"+m.SystemID+"/actions/deploy", api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble"}, nil, 200)
+	boot("deploy", region+"/api/v1/metadata/"+m.SystemID, tok.Token, func() bool {
+		var evs []api.Event
+		c.must("GET", "/api/v1/events?type=installed&system_id="+m.SystemID, nil, &evs, 200)
+		return len(evs) == 1
+	})
+	got, err := os.ReadFile(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(got, []byte(image)) {
+		t.Errorf("the disk does not start with the image: %.40q", got)
 	}
 }
