@@ -38,6 +38,7 @@ Commands:
   machines deploy SYSTEM_ID [osystem=ubuntu] [distro_series=noble] [user_data=@FILE]
   machines allocate [architecture=A] [min_cpu_count=N] [min_memory_mib=N] [tags=T1,T2] [zone=Z] [pool=P] [not_in=ID1,ID2]
   machines power SYSTEM_ID on|off|query
+  machines timeline SYSTEM_ID
   fabrics|vlans|subnets|ipranges|zones|pools|tags list|show ID|create KEY=V...|update ID KEY=V...|delete ID
   vlan update ID dhcp_on=true primary_rack=RACK_ID     (same as vlans update)
   ipaddresses list [subnet_id=N] | reserve subnet_id=N [ip=A] | release ID
@@ -317,7 +318,7 @@ var machineActions = map[string]bool{"commission": true, "test": true, "abort": 
 
 func (c *cli) machines(ctx context.Context, rest []string) error {
 	if len(rest) == 0 {
-		return fmt.Errorf("%w: machines list|show|create|allocate|power|ACTION", ErrUsage)
+		return fmt.Errorf("%w: machines list|show|create|allocate|power|timeline|ACTION", ErrUsage)
 	}
 	verb, rest := rest[0], rest[1:]
 	id := func() (string, error) {
@@ -335,6 +336,12 @@ func (c *cli) machines(ctx context.Context, rest []string) error {
 			return err
 		}
 		return c.call(ctx, "machines", map[string]string{"show": "GET", "delete": "DELETE"}[verb], "/api/v1/machines/"+sid, nil)
+	case verb == "timeline":
+		sid, err := id()
+		if err != nil {
+			return err
+		}
+		return c.machineTimeline(ctx, sid)
 	case verb == "create":
 		kv, err := keyValues(rest)
 		if err != nil {

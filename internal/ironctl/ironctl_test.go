@@ -58,6 +58,11 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			_, _ = io.WriteString(w, `{"running":false,"done_bytes":300,"total_bytes":300,"sets":1,"files":3}`)
 		}
+	case strings.HasSuffix(r.URL.Path, "/timeline"):
+		_, _ = io.WriteString(w, `{"system_id":"bbb222","hostname":"two","status":"deployed","total_seconds":12.5,"phases":[`+
+			`{"status":"new","start":"2026-11-21T10:00:00Z","end":"2026-11-21T10:00:02Z","duration_seconds":2,"steps":[{"type":"created","offset_seconds":0}]},`+
+			`{"status":"deploying","start":"2026-11-21T10:00:02Z","end":"2026-11-21T10:00:10Z","duration_seconds":8,"steps":[{"type":"deploy","offset_seconds":0},{"type":"installed","offset_seconds":6.25}]},`+
+			`{"status":"deployed","start":"2026-11-21T10:00:10Z","duration_seconds":2.5,"steps":[{"type":"deployment-done","offset_seconds":0}]}]}`)
 	case r.Method == "PATCH":
 		_, _ = w.Write(body)
 	default:
@@ -130,6 +135,15 @@ func TestCLI(t *testing.T) {
 	if _, _, code := runCLI(t, cfg, "machines", "power", "bbb222", "explode"); code != 2 {
 		t.Fatalf("bad power op exit %d", code)
 	}
+	out, e, code = runCLI(t, cfg, "machines", "timeline", "bbb222")
+	for _, want := range []string{"two (bbb222): deployed, 12.5s", "deploying", "8s", "+6.25s installed", "2.5s (current)"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("timeline: %d %s: %q missing from\n%s", code, e, want, out)
+		}
+	}
+	if _, _, code := runCLI(t, cfg, "machines", "timeline"); code != 2 {
+		t.Errorf("timeline without id: exit %d, want 2", code)
+	}
 	f.mu.Lock()
 	all := strings.Join(f.reqs, "\n")
 	f.mu.Unlock()
@@ -141,6 +155,7 @@ func TestCLI(t *testing.T) {
 		"POST /api/v1/machines/bbb222/actions/power-off",
 		`POST /api/v1/machines/bbb222/actions/release {"erase":true}`,
 		"GET /api/v1/events?system_id=bbb222",
+		"GET /api/v1/machines/bbb222/timeline",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("request %q not sent; got:\n%s", want, all)

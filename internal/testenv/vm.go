@@ -30,6 +30,9 @@ type VMConfig struct {
 	// Markers are serial-console strings whose first appearance is
 	// recorded in the boot timeline (see VM.Timeline).
 	Markers []string
+	// Disk, when set, is a raw image file attached as a virtio disk
+	// (/dev/vda in the guest).
+	Disk string
 }
 
 // OVMF firmware files (Debian package ovmf).
@@ -75,6 +78,9 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 		args = append(args, "-kernel", cfg.Kernel, "-initrd", cfg.Initrd, "-append", cfg.Append)
 	} else {
 		args = append(args, "-boot", "n")
+	}
+	if cfg.Disk != "" {
+		args = append(args, "-drive", "file="+cfg.Disk+",format=raw,if=virtio")
 	}
 	if cfg.UEFI {
 		for _, f := range []string{OVMFCode, OVMFVars} {

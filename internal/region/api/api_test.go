@@ -135,6 +135,7 @@ var matrix = []struct {
 	{"PATCH", "/api/v1/machines/bbb222", MachineUpdate{}, "401 403 403 200 403 403"},
 	{"DELETE", "/api/v1/machines/bbb222", nil, "401 403 403 204 403 403"},
 	{"POST", "/api/v1/machines/bbb222/actions/release", ActionRequest{}, "401 200 404 200 403 403"},
+	{"GET", "/api/v1/machines/bbb222/timeline", nil, "401 200 404 200 403 403"},
 	{"POST", "/api/v1/machines/bbb222/token", nil, "401 403 403 201 403 403"},
 	{"GET", "/api/v1/ipaddresses", nil, "401 200 200 200 403 403"},
 	{"POST", "/api/v1/ipaddresses", IPReserve{SubnetID: 1, IP: "10.20.0.7"}, "401 201 201 201 403 403"},

@@ -1,0 +1,363 @@
+package simdc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ironkit/ironkit/internal/config"
+	"github.com/ironkit/ironkit/internal/region"
+	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/lifecycle"
+)
+
+// DemoConfig configures RunDemo.
+type DemoConfig struct {
+	// Dir holds the region's SQLite database and image store.
+	Dir string
+	// Database overrides the SQLite file in Dir (e.g. a postgres:// DSN).
+	Database string
+	// Listen is the region API's address (default 127.0.0.1:5240); use
+	// 127.0.0.1:0 for any free port.
+	Listen string
+	// Machines to simulate (default 20).
+	Machines int
+	// AdminPassword for the "admin" user (required).
+	AdminPassword string
+	// Out receives the progress view; Terminal redraws it in place (ANSI).
+	Out      io.Writer
+	Terminal bool
+	// Stay keeps the region, rack and machines up after every machine is
+	// Deployed, until ctx ends; otherwise RunDemo returns then.
+	Stay bool
+	// Timeout bounds the whole provisioning (default 5 minutes).
+	Timeout time.Duration
+	// Hasher for passwords; zero is auth.DefaultHasher().
+	Hasher auth.Hasher
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// OnReady is called with the API's base URL once it serves.
+	OnReady func(url string)
+}
+
+// RunDemo runs a region on SQLite, an in-process rack and N simulated
+// machines, and drives them through the public API: power on (enlist) →
+// commission → Ready → allocate → deploy → Deployed, with a live progress
+// view. It returns the per-phase summary once all are Deployed (or keeps
+// serving with Stay).
+func RunDemo(ctx context.Context, cfg DemoConfig) error {
+	if cfg.Dir == "" || cfg.AdminPassword == "" {
+		return fmt.Errorf("%w: DemoConfig needs Dir and AdminPassword", ErrConfig)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:5240"
+	}
+	if cfg.Machines <= 0 {
+		cfg.Machines = 20
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Hasher == (auth.Hasher{}) {
+		cfg.Hasher = auth.DefaultHasher()
+	}
+	rc := config.Default()
+	rc.Database = filepath.Join(cfg.Dir, "regiond.db")
+	if cfg.Database != "" {
+		rc.Database = cfg.Database
+	}
+	rc.ImagesDir = filepath.Join(cfg.Dir, "images")
+	rc.Listen = cfg.Listen
+	rc.Jobs.SweepInterval = config.Duration(2 * time.Second)
+	svc, err := region.Open(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if _, err := region.Init(ctx, svc.Store()); err != nil {
+		return err
+	}
+	if _, err := region.CreateAdmin(ctx, svc.Store(), cfg.Hasher, "admin", "", cfg.AdminPassword); err != nil && !errors.Is(err, api.ErrConflict) {
+		return fmt.Errorf("simdc demo: create admin: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("simdc demo: listen on %s: %w (is a regiond running? use another address)", cfg.Listen, err)
+	}
+	base := "http://" + ln.Addr().String()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	running := 0
+	start := func(f func() error) {
+		running++
+		go func() { errc <- f() }()
+	}
+	stopAll := func() error {
+		cancel()
+		var errs []error
+		for range running {
+			errs = append(errs, <-errc)
+		}
+		return errors.Join(errs...)
+	}
+	start(func() error { return svc.Serve(ctx, ln) })
+
+	c := &regionClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	defer c.http.CloseIdleConnections()
+	var login api.LoginReply
+	if err := c.call(ctx, "POST", "/api/v1/login", api.Login{Username: "admin", Password: cfg.AdminPassword}, &login); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	c.key = login.APIKey.Key
+	if err := demoNetwork(ctx, c); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	dc, err := New(Config{Machines: cfg.Machines, Logger: cfg.Logger})
+	if err != nil {
+		return errors.Join(err, stopAll())
+	}
+	defer dc.Close()
+	rack, err := NewInProcessRack(ctx, RackConfig{RegionURL: base, APIKey: c.key, RelayPort: dc.RelayPort(), Logger: cfg.Logger})
+	if err != nil {
+		return errors.Join(err, stopAll())
+	}
+	start(func() error { return rack.Run(ctx) })
+	start(func() error { return dc.Run(ctx, rack.Rack()) })
+	if cfg.OnReady != nil {
+		cfg.OnReady(base)
+	}
+	err = drive(ctx, c, dc, cfg)
+	if err == nil && cfg.Stay {
+		fmt.Fprintf(cfg.Out, "\nAll %d machines deployed. The API stays up at %s; try\n  ironctl login demo %s --username admin --password %s\n  ironctl machines list\n  ironctl machines timeline %s\nCtrl-C stops the demo.\n",
+			cfg.Machines, base, base, cfg.AdminPassword, firstID(ctx, c))
+		<-ctx.Done()
+	}
+	return errors.Join(err, stopAll())
+}
+
+func firstID(ctx context.Context, c *regionClient) string {
+	var page api.MachinePage
+	if c.call(ctx, "GET", "/api/v1/machines?limit=1", nil, &page) != nil || len(page.Machines) == 0 {
+		return "SYSTEM_ID"
+	}
+	return page.Machines[0].SystemID
+}
+
+// demoNetwork gives the region the loopback subnet the rack serves and an
+// image to deploy (once: a second run on the same Dir finds them).
+func demoNetwork(ctx context.Context, c *regionClient) error {
+	var subnets []api.Subnet
+	if err := c.call(ctx, "GET", "/api/v1/subnets", nil, &subnets); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(subnets, func(s api.Subnet) bool { return s.CIDR == "127.0.0.0/8" }) {
+		var f api.Fabric
+		if err := c.call(ctx, "POST", "/api/v1/fabrics", api.Fabric{Name: "simdc"}, &f); err != nil {
+			return err
+		}
+		var vlans []api.VLAN
+		if err := c.call(ctx, "GET", "/api/v1/vlans", nil, &vlans); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(vlans, func(v api.VLAN) bool { return v.FabricID == f.ID })
+		if i < 0 {
+			return fmt.Errorf("simdc demo: fabric %d has no VLAN", f.ID)
+		}
+		var s api.Subnet
+		if err := c.call(ctx, "POST", "/api/v1/subnets", api.Subnet{Name: "simdc-loopback", VLANID: vlans[i].ID, CIDR: "127.0.0.0/8"}, &s); err != nil {
+			return err
+		}
+		if err := c.call(ctx, "POST", "/api/v1/ipranges", api.IPRange{SubnetID: s.ID, Type: "dynamic", StartIP: "127.10.0.1", EndIP: "127.10.255.254"}, nil); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "PUT", c.base+"/api/v1/boot-resources/ubuntu/amd64/generic/noble/generic/20261121/root.tar.xz?complete=true",
+		bytes.NewReader(synthetic("root image", 8<<20)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("simdc demo: upload image: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("simdc demo: upload image: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// drive powers the machines on and moves them along through the API,
+// drawing progress, until every machine is Deployed.
+func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	began := time.Now()
+	for _, m := range dc.Machines() {
+		m.PowerOn()
+	}
+	acted := map[string]bool{} // system id + action done
+	interval := 500 * time.Millisecond
+	if !cfg.Terminal {
+		interval = 2 * time.Second
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		var page api.MachinePage
+		if err := c.call(ctx, "GET", "/api/v1/machines?limit=10000", nil, &page); err != nil {
+			return err
+		}
+		done := 0
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
+		for _, m := range page.Machines {
+			switch {
+			case m.Status == lifecycle.New && !acted[m.SystemID+"commission"]:
+				acted[m.SystemID+"commission"] = true
+				g.Go(func() error {
+					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
+				})
+			case m.Status == lifecycle.Ready && !acted[m.SystemID+"deploy"]:
+				acted[m.SystemID+"deploy"] = true
+				g.Go(func() error {
+					var got api.Machine
+					err := c.call(gctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
+					if err != nil {
+						return err
+					}
+					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
+						api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble"}, nil)
+				})
+			case m.Status == lifecycle.Deployed:
+				done++
+			}
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		draw(cfg, page.Machines, dc, time.Since(began), false)
+		if done == cfg.Machines {
+			draw(cfg, page.Machines, dc, time.Since(began), true)
+			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
+			return summary(ctx, c, cfg.Out, page.Machines)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("simdc demo: %d of %d machines deployed after %s: %w", done, cfg.Machines, time.Since(began).Round(time.Second), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// statusOrder is the progress view's column order.
+var statusOrder = []lifecycle.Status{lifecycle.New, lifecycle.Commissioning, lifecycle.Ready, lifecycle.Allocated,
+	lifecycle.Deploying, lifecycle.Deployed, lifecycle.FailedCommissioning, lifecycle.FailedDeployment}
+
+func draw(cfg DemoConfig, ms []api.Machine, dc *Datacenter, elapsed time.Duration, final bool) {
+	if !cfg.Terminal && !final {
+		// Not a terminal: one line per view.
+		count := map[lifecycle.Status]int{}
+		for _, m := range ms {
+			count[m.Status]++
+		}
+		line := fmt.Sprintf("%6s", elapsed.Round(time.Second))
+		for _, s := range statusOrder {
+			if count[s] > 0 {
+				line += fmt.Sprintf("  %s %d", s, count[s])
+			}
+		}
+		fmt.Fprintln(cfg.Out, line)
+		return
+	}
+	var b strings.Builder
+	if cfg.Terminal {
+		b.WriteString("\x1b[H\x1b[2J")
+	}
+	count := map[lifecycle.Status]int{}
+	byHost := map[string]api.Machine{}
+	for _, m := range ms {
+		count[m.Status]++
+		byHost[m.Hostname] = m
+	}
+	fmt.Fprintf(&b, "ironkit demo: %d simulated machines, %s\n", cfg.Machines, elapsed.Round(100*time.Millisecond))
+	for _, s := range statusOrder {
+		if n := count[s]; n > 0 || !lifecycle.IsFailed(s) {
+			fmt.Fprintf(&b, "  %-20s %4d %s\n", s.Title(), n, strings.Repeat("█", (n*50+cfg.Machines-1)/cfg.Machines))
+		}
+	}
+	fmt.Fprintf(&b, "  %-20s %4d\n\n", "not enlisted yet", cfg.Machines-len(ms))
+	fmt.Fprintf(&b, "%-8s %-12s %-20s %-14s %-9s %s\n", "HOST", "SYSTEM_ID", "REGION STATUS", "MACHINE", "FIRMWARE", "BMC")
+	for _, m := range dc.Machines() {
+		st := m.Status()
+		rm := byHost[st.Hostname]
+		status := "-"
+		if rm.SystemID != "" {
+			status = rm.Status.Title()
+		}
+		phase := string(st.Phase)
+		if st.Err != nil {
+			phase += " (" + st.Err.Error() + ")"
+		}
+		fmt.Fprintf(&b, "%-8s %-12s %-20s %-14s %-9s %s\n", st.Hostname, or(rm.SystemID, "-"), status, phase, m.spec.Firmware, m.spec.BMC)
+	}
+	fmt.Fprint(cfg.Out, b.String())
+}
+
+func or(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// summary prints each phase's median and maximum duration over all
+// machines, from their timelines.
+func summary(ctx context.Context, c *regionClient, w io.Writer, ms []api.Machine) error {
+	durs := map[lifecycle.Status][]float64{}
+	for _, m := range ms {
+		var tl api.Timeline
+		if err := c.call(ctx, "GET", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/timeline", nil, &tl); err != nil {
+			return err
+		}
+		for _, p := range tl.Phases {
+			if p.End != nil {
+				durs[p.Status] = append(durs[p.Status], p.DurationSeconds)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%-14s %8s %8s %8s\n", "PHASE", "P50", "P99", "MAX")
+	for _, s := range statusOrder {
+		d := durs[s]
+		if len(d) == 0 {
+			continue
+		}
+		sort.Float64s(d)
+		fmt.Fprintf(w, "%-14s %7.2fs %7.2fs %7.2fs\n", s, d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1])
+	}
+	return nil
+}
