@@ -6,9 +6,11 @@ GO ?= go
 
 .PHONY: run build test test-deps lint bench
 
-# The README's first command: the main job on the embedded default (SQLite).
+# The README's first command: the main job on the embedded default (SQLite):
+# regiond, a rack and 20 simulated machines going New → Deployed, then the
+# API stays up on 127.0.0.1:5240 for ironctl until Ctrl-C.
 run:
-	$(GO) run ./examples/quickstart
+	$(GO) run ./cmd/ironkit-demo
 
 build:
 	CGO_ENABLED=0 $(GO) build ./...

@@ -2,6 +2,7 @@
 # New → Deployed against one region on a throwaway PostgreSQL and the
 # in-process rack; prints the total and per-phase p50/p99/max.
 .PHONY: bench-deploy demo
+bench: bench-deploy
 bench-deploy:
 	./scripts/with-postgres.sh sh -c '$(GO) run ./cmd/ironkit-demo -machines 1000 -listen 127.0.0.1:0 -exit -database "$$IRONKIT_TEST_POSTGRES" | grep -v "^sim-"'
 
