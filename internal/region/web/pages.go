@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/rpc"
 	"github.com/ironkit/ironkit/lifecycle"
 )
 
@@ -476,6 +477,50 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, s *session) {
 type rackHealth struct {
 	api.Rack
 	Health, Detail string
+	// Services is the health of the rack's services from its last
+	// heartbeat, sorted by name; ServicesNote says why it is empty.
+	Services     []serviceRow
+	ServicesNote string
+	// Rogue lists the other DHCP servers the rack saw answering.
+	Rogue []string
+}
+
+// serviceRow is one rack service's reported health.
+type serviceRow struct {
+	Name, State, Info string
+	OK                bool
+}
+
+// rackServices decodes the services and rogue DHCP servers a rack
+// reported in its last heartbeat (api.Rack carries them as raw JSON).
+func rackServices(rk api.Rack) (svcs []serviceRow, note string, rogue []string) {
+	var hs []rpc.ServiceHealth
+	switch {
+	case len(rk.Services) == 0:
+		note = "no heartbeat with service health yet"
+	case json.Unmarshal(rk.Services, &hs) != nil:
+		note = "the rack's service report could not be read: " + strings.TrimSpace(string(rk.Services))
+	case len(hs) == 0:
+		note = "the rack reported no services"
+	}
+	slices.SortFunc(hs, func(a, b rpc.ServiceHealth) int { return strings.Compare(a.Name, b.Name) })
+	for _, h := range hs {
+		st := h.Status
+		if st == "" {
+			st = "unknown"
+		}
+		svcs = append(svcs, serviceRow{Name: h.Name, State: st, Info: h.Info, OK: h.Status == rpc.ServiceRunning})
+	}
+	if len(rk.RogueDHCP) > 0 && json.Unmarshal(rk.RogueDHCP, &rogue) != nil {
+		rogue = []string{strings.TrimSpace(string(rk.RogueDHCP))}
+	}
+	return svcs, note, rogue
+}
+
+// rogueRow is a rack that saw other DHCP servers.
+type rogueRow struct {
+	Rack    string
+	Servers []string
 }
 
 // RackStaleAfter is how long after its last contact a rack is shown as not
@@ -490,8 +535,13 @@ func (h *Handler) controllers(w http.ResponseWriter, r *http.Request, s *session
 	}
 	now := h.cfg.Now()
 	var rs []rackHealth
+	var rogue []rogueRow
 	for _, rk := range racks {
 		rh := rackHealth{Rack: rk}
+		rh.Services, rh.ServicesNote, rh.Rogue = rackServices(rk)
+		if len(rh.Rogue) > 0 {
+			rogue = append(rogue, rogueRow{Rack: rk.Name, Servers: rh.Rogue})
+		}
 		switch {
 		case rk.LastSeen == nil:
 			rh.Health, rh.Detail = "Never connected", "registered, no contact since"
@@ -502,7 +552,7 @@ func (h *Handler) controllers(w http.ResponseWriter, r *http.Request, s *session
 		}
 		rs = append(rs, rh)
 	}
-	data["Racks"] = rs
+	data["Racks"], data["Rogue"] = rs, rogue
 	var v api.Version
 	_ = h.call(r.Context(), s.key, "GET", "/api/v1/version", nil, &v)
 	data["Version"] = v
@@ -595,4 +645,129 @@ func (h *Handler) startImport(w http.ResponseWriter, r *http.Request, s *session
 		h.setFlash(s, "Import started from "+st.Source+".")
 	}
 	http.Redirect(w, r, "/ui/boot-resources", http.StatusSeeOther)
+}
+
+// vlanDHCPForm is the DHCP settings of a VLAN as the edit form holds them.
+type vlanDHCPForm struct {
+	DHCPOn                     bool
+	PrimaryRack, SecondaryRack int64
+}
+
+// dhcpFormOf reads the edit form; a rack select's empty value is no rack.
+func dhcpFormOf(r *http.Request) (vlanDHCPForm, error) {
+	f := vlanDHCPForm{DHCPOn: r.PostFormValue("dhcp_on") == "on"}
+	for _, fld := range []struct {
+		name string
+		dst  *int64
+	}{{"primary_rack", &f.PrimaryRack}, {"secondary_rack", &f.SecondaryRack}} {
+		v := strings.TrimSpace(r.PostFormValue(fld.name))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return f, api.BadField(fld.name, v, "choose a rack from the list (a rack id), or none")
+		}
+		*fld.dst = n
+	}
+	return f, nil
+}
+
+// vlanDHCPData loads what the VLAN DHCP pages show: the VLAN, its fabric's
+// name and the registered racks to choose from.
+func (h *Handler) vlanDHCPData(r *http.Request, s *session) (map[string]any, api.VLAN, error) {
+	var v api.VLAN
+	if err := h.call(r.Context(), s.key, "GET", "/api/v1/vlans/"+url.PathEscape(r.PathValue("id")), nil, &v); err != nil {
+		return nil, v, err
+	}
+	var racks []api.Rack
+	if err := h.call(r.Context(), s.key, "GET", "/api/v1/racks", nil, &racks); err != nil {
+		return nil, v, err
+	}
+	var fabric api.Fabric
+	_ = h.call(r.Context(), s.key, "GET", fmt.Sprintf("/api/v1/fabrics/%d", v.FabricID), nil, &fabric)
+	rackName := func(id int64) string {
+		for _, rk := range racks {
+			if rk.ID == id {
+				return fmt.Sprintf("%s (id %d)", rk.Name, rk.ID)
+			}
+		}
+		if id == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("rack id %d (not registered)", id)
+	}
+	title := fmt.Sprintf("DHCP on VLAN %d", v.VID)
+	if v.Name != "" {
+		title += " (" + v.Name + ")"
+	}
+	return map[string]any{"Title": title, "V": v, "Fabric": fabric.Name, "Racks": racks, "RackName": rackName,
+		"Form": vlanDHCPForm{DHCPOn: v.DHCPOn, PrimaryRack: v.PrimaryRack, SecondaryRack: v.SecondaryRack}}, v, nil
+}
+
+// adminOnly renders the refusal of a page only administrators may use.
+func (h *Handler) adminOnly(w http.ResponseWriter, r *http.Request, s *session, what string) bool {
+	if s.user.Admin {
+		return true
+	}
+	h.render(w, r, s, http.StatusForbidden, "error", map[string]any{"Title": "Administrators only",
+		"Error": "Only an administrator can " + what + "; ask one to make the change."})
+	return false
+}
+
+// vlanDHCPEdit shows the DHCP form of a VLAN.
+func (h *Handler) vlanDHCPEdit(w http.ResponseWriter, r *http.Request, s *session) {
+	if !h.adminOnly(w, r, s, "change a VLAN's DHCP") {
+		return
+	}
+	data, _, err := h.vlanDHCPData(r, s)
+	if err != nil {
+		h.render(w, r, s, status(err), "error", map[string]any{"Title": "VLAN", "Error": explain(err)})
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "vlandhcp", data)
+}
+
+// vlanDHCPSave confirms (first POST) and then applies (confirm=yes) the
+// DHCP settings of a VLAN through the API's VLAN update; the API's
+// validation error is shown on the form, with the values entered.
+func (h *Handler) vlanDHCPSave(w http.ResponseWriter, r *http.Request, s *session) {
+	if !h.adminOnly(w, r, s, "change a VLAN's DHCP") {
+		return
+	}
+	data, v, err := h.vlanDHCPData(r, s)
+	if err != nil {
+		h.render(w, r, s, status(err), "error", map[string]any{"Title": "VLAN", "Error": explain(err)})
+		return
+	}
+	f, err := dhcpFormOf(r)
+	data["Form"] = f
+	if err != nil {
+		data["Error"] = explain(err)
+		h.render(w, r, s, http.StatusBadRequest, "vlandhcp", data)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		data["Confirm"] = true
+		h.render(w, r, s, http.StatusOK, "vlandhcp", data)
+		return
+	}
+	body := map[string]any{"dhcp_on": f.DHCPOn, "primary_rack": f.PrimaryRack, "secondary_rack": f.SecondaryRack}
+	var out api.VLAN
+	if err := h.call(r.Context(), s.key, "PATCH", fmt.Sprintf("/api/v1/vlans/%d", v.ID), body, &out); err != nil {
+		h.log.Info("web VLAN DHCP update failed", "username", s.user.Username, "vlan_id", v.ID, "err", err)
+		data["Error"] = "DHCP not changed: " + explain(err)
+		h.render(w, r, s, status(err), "vlandhcp", data)
+		return
+	}
+	h.log.Info("web VLAN DHCP updated", "username", s.user.Username, "vlan_id", v.ID, "dhcp_on", out.DHCPOn,
+		"primary_rack", out.PrimaryRack, "secondary_rack", out.SecondaryRack)
+	state := "off"
+	if out.DHCPOn {
+		state = "on"
+	}
+	rn := data["RackName"].(func(int64) string)
+	h.setFlash(s, fmt.Sprintf("VLAN %d: DHCP is now %s; primary rack %s, secondary rack %s.", out.VID, state,
+		rn(out.PrimaryRack), rn(out.SecondaryRack)))
+	http.Redirect(w, r, "/ui/networks", http.StatusSeeOther)
 }

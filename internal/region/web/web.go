@@ -141,6 +141,8 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/machines/{system_id}/actions/{action}", h.authed(h.act))
 	h.mux.HandleFunc("GET /ui/controllers", h.authed(h.controllers))
 	h.mux.HandleFunc("GET /ui/networks", h.authed(h.networks))
+	h.mux.HandleFunc("GET /ui/networks/vlans/{id}/dhcp", h.authed(h.vlanDHCPEdit))
+	h.mux.HandleFunc("POST /ui/networks/vlans/{id}/dhcp", h.authed(h.vlanDHCPSave))
 	h.mux.HandleFunc("GET /ui/boot-resources", h.authed(h.bootResources))
 	h.mux.HandleFunc("GET /ui/boot-resources/import.json", h.authed(h.importJSON))
 	h.mux.HandleFunc("POST /ui/boot-resources/import", h.authed(h.startImport))
