@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/internal/rpc"
 	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/lifecycle"
 	"github.com/ironkit/ironkit/power/powersim"
@@ -445,4 +447,50 @@ func TestBrowserCommission(t *testing.T) {
 		t.Errorf("failed action message: %q", msg)
 	}
 	d.shot("action-failed")
+
+	// Controllers: a rack's reported services and a rogue DHCP server.
+	rk, rtok, err := svc.Backend().RegisterRack(ctx, "e2e-rack", "0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heartbeat(t, svc, rtok, "10.78.0.2:41000", rpc.Heartbeat{Version: "0.1.0",
+		Services:  []rpc.ServiceHealth{{Name: "dhcpd", Status: rpc.ServiceDegraded, Info: "no subnet on eth1"}},
+		RogueDHCP: []netip.Addr{netip.MustParseAddr("10.78.0.66")}})
+	d.open(base + "/ui/controllers")
+	d.wait("#racks", 10*time.Second)
+	if msg := d.text("#rogue-dhcp"); !strings.Contains(msg, "rogue DHCP server detected") || !strings.Contains(msg, "10.78.0.66") {
+		t.Errorf("rogue DHCP alert: %q", msg)
+	}
+	if row := d.text(`tr[data-rack-id="` + fmt.Sprint(rk.ID) + `"]`); !strings.Contains(row, "dhcpd: degraded — no subnet on eth1") {
+		t.Errorf("rack row: %q", row)
+	}
+	d.shot("controllers")
+
+	// Subnets/VLANs: turn DHCP on for a VLAN, through the confirmation.
+	var f api.Fabric
+	var v api.VLAN
+	if err := apiCall("POST", "/api/v1/fabrics", lr.APIKey.Key, api.Fabric{Name: "e2e-fabric"}, &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiCall("POST", "/api/v1/vlans", lr.APIKey.Key, api.VLAN{FabricID: f.ID, VID: 7, Name: "e2e-vlan", MTU: 1500}, &v); err != nil {
+		t.Fatal(err)
+	}
+	d.open(base + "/ui/networks")
+	d.click(`a[href="/ui/networks/vlans/` + fmt.Sprint(v.ID) + `/dhcp"]`)
+	d.wait("form#vlan-dhcp", 10*time.Second)
+	d.exec(unlabelled, &bad)
+	if len(bad) > 0 {
+		t.Errorf("VLAN DHCP form: inputs without a label: %v", bad)
+	}
+	d.shot("vlan-dhcp")
+	d.click("#dhcp_on")
+	d.exec(`document.getElementById('primary_rack').value = '`+fmt.Sprint(rk.ID)+`'; return null;`, nil)
+	d.click("#review")
+	d.wait("#vlan-dhcp-confirm", 10*time.Second)
+	d.shot("vlan-dhcp-confirm")
+	d.click("#confirm")
+	d.wait("p.flash", 10*time.Second)
+	if msg := d.text("p.flash"); !strings.Contains(msg, "VLAN 7: DHCP is now on; primary rack e2e-rack") {
+		t.Errorf("after applying: %q", msg)
+	}
 }

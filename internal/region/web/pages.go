@@ -488,7 +488,14 @@ type rackHealth struct {
 // serviceRow is one rack service's reported health.
 type serviceRow struct {
 	Name, State, Info string
-	OK                bool
+	// Class is the badge's CSS class: ok (running), off or bad.
+	Class string
+}
+
+// failing reports whether the service is reported dead or degraded (a
+// service that is off is off on purpose).
+func (s serviceRow) failing() bool {
+	return s.State == rpc.ServiceDead || s.State == rpc.ServiceDegraded
 }
 
 // rackServices decodes the services and rogue DHCP servers a rack
@@ -509,7 +516,14 @@ func rackServices(rk api.Rack) (svcs []serviceRow, note string, rogue []string) 
 		if st == "" {
 			st = "unknown"
 		}
-		svcs = append(svcs, serviceRow{Name: h.Name, State: st, Info: h.Info, OK: h.Status == rpc.ServiceRunning})
+		class := "bad"
+		switch st {
+		case rpc.ServiceRunning:
+			class = "ok"
+		case rpc.ServiceOff:
+			class = "off"
+		}
+		svcs = append(svcs, serviceRow{Name: h.Name, State: st, Info: h.Info, Class: class})
 	}
 	if len(rk.RogueDHCP) > 0 && json.Unmarshal(rk.RogueDHCP, &rogue) != nil {
 		rogue = []string{strings.TrimSpace(string(rk.RogueDHCP))}
@@ -549,6 +563,16 @@ func (h *Handler) controllers(w http.ResponseWriter, r *http.Request, s *session
 			rh.Health, rh.Detail = "Not responding", "last contact "+now.Sub(*rk.LastSeen).Round(time.Second).String()+" ago"
 		default:
 			rh.Health, rh.Detail = "Healthy", "last contact "+now.Sub(*rk.LastSeen).Round(time.Second).String()+" ago"
+		}
+		n := 0
+		for _, sv := range rh.Services {
+			if sv.failing() {
+				n++
+			}
+		}
+		if n > 0 && rh.Health == "Healthy" {
+			rh.Health = "Degraded"
+			rh.Detail += fmt.Sprintf("; %d service(s) dead or degraded", n)
 		}
 		rs = append(rs, rh)
 	}

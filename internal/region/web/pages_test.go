@@ -99,6 +99,8 @@ func TestControllersNetworksBoot(t *testing.T) {
 	for _, want := range []string{"rack-one", "rack-two", "Never connected", "(this region)", "0.1.0", "0.2.0",
 		// rack-one's reported address, last contact and services as text.
 		"<code>10.77.0.2</code>", "last contact", "rev-abc123",
+		// A dead service makes a rack in contact Degraded, not Healthy.
+		`<span class="badge bad">Degraded</span>`, "1 service(s) dead or degraded",
 		`<span class="svc-name">dhcpd</span>: <span class="badge ok">running</span> — serving 1 VLAN`,
 		`<span class="svc-name">tftp</span>: <span class="badge bad">dead</span> — bind :69: address in use`,
 		// The rogue DHCP server is flagged in an alert and in the row.
