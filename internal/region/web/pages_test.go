@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,6 +112,9 @@ func TestControllersNetworksBoot(t *testing.T) {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("controllers page lacks %q (HTTP %d)", want, code)
 		}
+	}
+	if !regexp.MustCompile(`<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<br>last contact`).MatchString(body) {
+		t.Error("controllers page does not show when rack-one was last seen")
 	}
 	if t.Failed() {
 		t.Logf("controllers page:\n%s", body)
