@@ -56,6 +56,7 @@ type Jobs interface {
 	Deploy(ctx context.Context, tx *sql.Tx, systemID string) error
 	Release(ctx context.Context, tx *sql.Tx, systemID string) error
 	Power(ctx context.Context, tx *sql.Tx, systemID string, op jobs.PowerOp, pxe bool) error
+	PowerOffWhile(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status) error
 	Finish(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status, op jobs.PowerOp, ev lifecycle.Action) error
 }
 

@@ -525,7 +525,7 @@ func (b *Backend) enqueueFor(ctx context.Context, tx *sql.Tx, m *store.Machine, 
 		return b.cfg.Jobs.Finish(ctx, tx, m.SystemID, m.Status, jobs.PowerCycle, lifecycle.EventRescueExited)
 	}
 	if a == lifecycle.ActionAbort {
-		return b.cfg.Jobs.Power(ctx, tx, m.SystemID, jobs.PowerOff, false)
+		return b.cfg.Jobs.PowerOffWhile(ctx, tx, m.SystemID, m.Status)
 	}
 	return nil
 }

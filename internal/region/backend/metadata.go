@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/ironkit/ironkit/internal/region/api"
-	"github.com/ironkit/ironkit/internal/region/jobs"
 	"github.com/ironkit/ironkit/lifecycle"
 	"github.com/ironkit/ironkit/store"
 )
@@ -109,7 +108,7 @@ func (b *Backend) systemEvent(ctx context.Context, m *store.Machine, ev lifecycl
 				// Back in the pool or failed: the ephemeral environment's
 				// work is over; turn the machine off (enqueued with the
 				// transition, in its transaction).
-				return b.cfg.Jobs.Power(ctx, tx, m.SystemID, jobs.PowerOff, false)
+				return b.cfg.Jobs.PowerOffWhile(ctx, tx, m.SystemID, out.Status)
 			}
 			return nil
 		}})

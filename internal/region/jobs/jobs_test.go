@@ -467,3 +467,33 @@ func TestEnqueueInTransaction(t *testing.T) {
 		t.Fatal("unknown backend accepted")
 	}
 }
+
+// The power-off queued when a machine went back to Ready must not switch it
+// off once it has moved on (allocated and deploying): jobs of one machine run
+// in no particular order, and a late power-off would strand the deployment.
+func TestPowerOffWhileIsSupersededByLaterStatus(t *testing.T) {
+	ms, pw := newFakeMachines(), newFakePower()
+	ms.set("moved", lifecycle.Deploying) // went Ready → Allocated → Deploying meanwhile
+	ms.set("stayed", lifecycle.Ready)
+	r := startRunner(t, Config{DB: openDB(t, SQLite, ""), Backend: SQLite, Machines: ms, Power: pw})
+	ctx := context.Background()
+	for _, id := range []string{"moved", "stayed"} {
+		if err := r.PowerOffWhile(ctx, nil, id, lifecycle.Ready); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the current power-off runs", func() bool { return pw.opsOf("stayed") != "" })
+	if got := pw.opsOf("stayed"); got != "off" {
+		t.Errorf("machine still in Ready: power ops %q, want off", got)
+	}
+	// Both jobs were inserted before either ran; by the time the current one
+	// ran, the superseded one has had the same chance.
+	eventually(t, "both power jobs finish", func() bool {
+		var n int
+		_ = r.cfg.DB.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE kind = 'power' AND state = 'completed'").Scan(&n)
+		return n == 2
+	})
+	if got := pw.opsOf("moved"); got != "" {
+		t.Errorf("machine that moved on to Deploying got power ops %q, want none", got)
+	}
+}

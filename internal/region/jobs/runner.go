@@ -266,6 +266,14 @@ func (r *Runner) Power(ctx context.Context, tx *sql.Tx, systemID string, op Powe
 	return r.insert(ctx, tx, PowerArgs{SystemID: systemID, Op: op, PXE: pxe}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
 }
 
+// PowerOffWhile enqueues a power-off, with retries, that applies only while
+// the machine stays in status (the machine went back to the pool, failed, or
+// was aborted). It changes no status, and a later action that powers the
+// machine on wins whatever order the jobs run in.
+func (r *Runner) PowerOffWhile(ctx context.Context, tx *sql.Tx, systemID string, status lifecycle.Status) error {
+	return r.insert(ctx, tx, PowerArgs{SystemID: systemID, Op: PowerOff, While: status}, &river.InsertOpts{MaxAttempts: r.cfg.PowerAttempts})
+}
+
 // SweepNow enqueues an immediate deadline sweep.
 func (r *Runner) SweepNow(ctx context.Context) error { return r.insert(ctx, nil, SweepArgs{}, nil) }
 

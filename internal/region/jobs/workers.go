@@ -89,6 +89,11 @@ type PowerArgs struct {
 	SystemID string  `json:"system_id"`
 	Op       PowerOp `json:"op"`
 	PXE      bool    `json:"pxe,omitempty"`
+	// While, when set, makes the operation conditional: it runs only if
+	// the machine is still in this status. Jobs of one machine are not
+	// ordered, so the power-off queued when a machine returns to Ready
+	// could otherwise run (or retry) after a deploy already powered it on.
+	While lifecycle.Status `json:"while,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -279,6 +284,17 @@ type powerWorker struct {
 
 func (w *powerWorker) Work(ctx context.Context, job *river.Job[PowerArgs]) error {
 	r, a := w.r, job.Args
+	if a.While != "" {
+		now, err := r.cfg.Machines.Status(ctx, a.SystemID)
+		if err != nil {
+			return err
+		}
+		if now != a.While {
+			r.log.Debug("power operation superseded", "system_id", a.SystemID, "op", a.Op, "queued_in", a.While, "now", now)
+			r.count("power", "superseded")
+			return nil
+		}
+	}
 	st, err := r.cfg.Power.Power(ctx, a.SystemID, PowerRequest{Op: a.Op, PXE: a.PXE})
 	if err != nil {
 		if final(job.JobRow) {
