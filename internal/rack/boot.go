@@ -26,6 +26,43 @@ const (
 	DefaultInitrd = "ephemeral/amd64/initrd.img"
 )
 
+// bootFiles picks the kernel and initrd (logical names in the image cache)
+// of the newest complete set for arch: a set that is not a bootloader set
+// and has both a kernel and an initrd, newest by completion time, then by
+// version. ok is false when no set fits (the rack then uses DefaultKernel
+// and DefaultInitrd).
+func bootFiles(sets []images.Set, arch string) (kernel, initrd string, ok bool) {
+	var best *images.Set
+	for i := range sets {
+		set := &sets[i]
+		if !set.Complete || set.Key.OS == images.BootloaderOS || set.Key.Arch != arch {
+			continue
+		}
+		k, r := kindFile(set, images.KindKernel), kindFile(set, images.KindInitrd)
+		if k == "" || r == "" {
+			continue
+		}
+		if best == nil || set.CompletedAt.After(best.CompletedAt) ||
+			(set.CompletedAt.Equal(best.CompletedAt) && set.Version > best.Version) {
+			best, kernel, initrd = set, k, r
+		}
+	}
+	if best == nil {
+		return "", "", false
+	}
+	p := best.Key.Path()
+	return p + "/" + kernel, p + "/" + initrd, true
+}
+
+func kindFile(set *images.Set, k images.Kind) string {
+	for _, f := range set.Files {
+		if f.Kind() == k {
+			return f.Name
+		}
+	}
+	return ""
+}
+
 // cacheFiles serves the image cache's complete sets to pxe.
 type cacheFiles struct{ c *images.Cache }
 
@@ -109,6 +146,15 @@ func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootPara
 	base := strings.TrimRight(s.client.URL(), "/")
 	p := pxe.BootParams{Purpose: pxe.Enlist, Kernel: DefaultKernel, Initrd: DefaultInitrd,
 		MetadataURL: base + "/api/v1/metadata/"}
+	if s.cache != nil {
+		arch := q.Platform.Arch
+		if arch == "" {
+			arch = pxe.AMD64
+		}
+		if k, r, ok := bootFiles(s.cache.Active(), string(arch)); ok {
+			p.Kernel, p.Initrd = k, r
+		}
+	}
 	looked := false
 	if q.MAC != nil {
 		r, err := s.lookupBoot(ctx, q.MAC.String())
