@@ -169,6 +169,7 @@ func TestRackRendersMachineToken(t *testing.T) {
 	st := r.svc.Store()
 	sid := machineIn(t, st, "node-c", "52:54:00:00:20:01", lifecycle.Commissioning)
 	machineIn(t, st, "node-r", "52:54:00:00:20:02", lifecycle.Ready)
+	machineIn(t, st, "node-c2", "52:54:00:00:20:03", lifecycle.Commissioning)
 	rk := startRack(t, []string{r.url}, r.secret, "rack-render", func(c *rack.Config) { c.File.HTTPURL = "http://127.0.0.1:5248" })
 	var addr string
 	eventually(t, 10*time.Second, "the rack's HTTP boot server", func() bool {
@@ -205,5 +206,16 @@ func TestRackRendersMachineToken(t *testing.T) {
 	}
 	if strings.Contains(rk.logs.String(), tok) || strings.Contains(r.logs.String(), tok) {
 		t.Errorf("the machine token is in a log")
+	}
+
+	// With no region the rack still boots a known machine as its cached
+	// config says, without a token.
+	r.stop()
+	off := script("52:54:00:00:20:03")
+	if !strings.Contains(off, "ironkit.purpose=commission") || strings.Contains(off, "ironkit.token") {
+		t.Errorf("regionless render for a commissioning machine:\n%s", off)
+	}
+	if !strings.Contains(rk.logs.String(), "boot lookup failed") {
+		t.Errorf("regionless boot lookup not logged")
 	}
 }
