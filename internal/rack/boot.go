@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ironkit/ironkit/images"
+	"github.com/ironkit/ironkit/internal/rpc"
 	"github.com/ironkit/ironkit/pxe"
 )
 
@@ -23,6 +25,43 @@ const (
 	DefaultKernel = "ephemeral/amd64/vmlinuz"
 	DefaultInitrd = "ephemeral/amd64/initrd.img"
 )
+
+// bootFiles picks the kernel and initrd (logical names in the image cache)
+// of the newest complete set for arch: a set that is not a bootloader set
+// and has both a kernel and an initrd, newest by completion time, then by
+// version. ok is false when no set fits (the rack then uses DefaultKernel
+// and DefaultInitrd).
+func bootFiles(sets []images.Set, arch string) (kernel, initrd string, ok bool) {
+	var best *images.Set
+	for i := range sets {
+		set := &sets[i]
+		if !set.Complete || set.Key.OS == images.BootloaderOS || set.Key.Arch != arch {
+			continue
+		}
+		k, r := kindFile(set, images.KindKernel), kindFile(set, images.KindInitrd)
+		if k == "" || r == "" {
+			continue
+		}
+		if best == nil || set.CompletedAt.After(best.CompletedAt) ||
+			(set.CompletedAt.Equal(best.CompletedAt) && set.Version > best.Version) {
+			best, kernel, initrd = set, k, r
+		}
+	}
+	if best == nil {
+		return "", "", false
+	}
+	p := best.Key.Path()
+	return p + "/" + kernel, p + "/" + initrd, true
+}
+
+func kindFile(set *images.Set, k images.Kind) string {
+	for _, f := range set.Files {
+		if f.Kind() == k {
+			return f.Name
+		}
+	}
+	return ""
+}
 
 // cacheFiles serves the image cache's complete sets to pxe.
 type cacheFiles struct{ c *images.Cache }
@@ -56,13 +95,83 @@ func (c chainFiles) Open(ctx context.Context, name string) (*pxe.File, error) {
 	return nil, fmt.Errorf("%w: %s", pxe.ErrNotFound, name)
 }
 
-// BootParams implements pxe.BootSource from the config the rack serves (so
-// it answers while no region does): a known MAC boots as its machine's
-// status says, an unknown one enlists.
-func (s *Service) BootParams(_ context.Context, q pxe.BootQuery) (pxe.BootParams, error) {
+// bootCacheTTL is how long a boot lookup's answer (and its machine token)
+// is reused for the same MAC: one boot fetches its config more than once
+// (TFTP size probes, GRUB chains, retries) and must see one token.
+const bootCacheTTL = 90 * time.Second
+
+// bootLookupTimeout bounds the per-MAC boot lookup: past it the rack boots
+// the machine from its cached config, without a token.
+const bootLookupTimeout = 5 * time.Second
+
+type bootEntry struct {
+	reply   rpc.BootReply
+	expires time.Time
+}
+
+// lookupBoot asks the region how mac boots now (with a fresh machine token
+// when the boot needs the metadata API), reusing an answer younger than
+// bootCacheTTL. Tokens are kept in memory only, never on disk or in logs.
+func (s *Service) lookupBoot(ctx context.Context, mac string) (rpc.BootReply, error) {
+	now := time.Now()
+	s.bootMu.Lock()
+	if e, ok := s.boots[mac]; ok && now.Before(e.expires) {
+		s.bootMu.Unlock()
+		return e.reply, nil
+	}
+	s.bootMu.Unlock()
+	var r rpc.BootReply
+	if err := s.client.Do(ctx, http.MethodPost, rpc.PathBoot, rpc.BootRequest{MAC: mac}, &r, bootLookupTimeout); err != nil {
+		return r, err
+	}
+	s.bootMu.Lock()
+	defer s.bootMu.Unlock()
+	for k, e := range s.boots {
+		if now.After(e.expires) {
+			delete(s.boots, k)
+		}
+	}
+	s.boots[mac] = bootEntry{reply: r, expires: now.Add(bootCacheTTL)}
+	return r, nil
+}
+
+// BootParams implements pxe.BootSource. A MAC's boot is looked up on the
+// region (its fresh purpose and, for commissioning, testing, disk
+// erasing, deploying and rescue, a machine token that goes on the kernel
+// command line as ironkit.token= with the machine's metadata URL). While no
+// region answers it falls back to the config the rack serves: a known MAC
+// boots as its machine's status said, without a token; an unknown one
+// enlists.
+func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootParams, error) {
+	base := strings.TrimRight(s.client.URL(), "/")
 	p := pxe.BootParams{Purpose: pxe.Enlist, Kernel: DefaultKernel, Initrd: DefaultInitrd,
-		MetadataURL: strings.TrimRight(s.client.URL(), "/") + "/api/v1/metadata/"}
-	if cur, ok := s.Config(); ok && q.MAC != nil {
+		MetadataURL: base + "/api/v1/metadata/"}
+	if s.cache != nil {
+		arch := q.Platform.Arch
+		if arch == "" {
+			arch = pxe.AMD64
+		}
+		if k, r, ok := bootFiles(s.cache.Active(), string(arch)); ok {
+			p.Kernel, p.Initrd = k, r
+		}
+	}
+	looked := false
+	if q.MAC != nil {
+		r, err := s.lookupBoot(ctx, q.MAC.String())
+		if err != nil {
+			s.log.Warn("boot lookup failed: booting from the cached config, without a machine token",
+				"mac", q.MAC.String(), "err", err)
+		} else {
+			looked = true
+			if r.Known {
+				p.Purpose, p.Hostname = pxe.Purpose(r.Purpose), r.Hostname
+			}
+			if r.Token != "" {
+				p.Token, p.MetadataURL = r.Token, base+r.MetadataPath
+			}
+		}
+	}
+	if cur, ok := s.Config(); ok && q.MAC != nil && !looked {
 		for _, m := range cur.Machines {
 			if strings.EqualFold(m.MAC, q.MAC.String()) {
 				p.Purpose, p.Hostname = pxe.Purpose(m.Purpose), m.Hostname

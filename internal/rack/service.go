@@ -87,6 +87,10 @@ type Service struct {
 	// servers last heard there.
 	dhcpIfaces []string
 	rogue      []netip.Addr
+
+	// boots caches per-MAC boot lookups (with machine tokens) briefly.
+	bootMu sync.Mutex
+	boots  map[string]bootEntry
 }
 
 // New checks cfg and opens the rack's state (cached config, lease queue,
@@ -113,7 +117,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PollWait <= 0 {
 		cfg.PollWait = 20 * time.Second
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, client: NewClient(cfg.File.Regions, cfg.File.Token, cfg.Logger),
+	s := &Service{boots: map[string]bootEntry{}, cfg: cfg, log: cfg.Logger, client: NewClient(cfg.File.Regions, cfg.File.Token, cfg.Logger),
 		health: map[string]rpc.ServiceHealth{}, changed: make(chan struct{}, 1), hb: 5 * time.Second}
 	if cfg.File.HeartbeatInterval != "" {
 		d, err := time.ParseDuration(cfg.File.HeartbeatInterval)

@@ -49,6 +49,30 @@ type BootMachine struct {
 	Purpose string `json:"purpose"`
 }
 
+// BootRequest asks the region how one MAC boots now (POST /boot, when a
+// machine's boot config is rendered). The config pull carries no secrets;
+// this call is where the machine token travels, over the rack's
+// authenticated RPC only.
+type BootRequest struct {
+	MAC string `json:"mac"`
+}
+
+// BootReply is how the MAC boots now. Known is false for a MAC no machine
+// has (it enlists).
+type BootReply struct {
+	Known bool `json:"known"`
+	BootMachine
+	// Token is a machine token (ikm_…) freshly minted for this boot, set
+	// only when the purpose needs the metadata API (commissioning,
+	// testing, disk erasing, deploying, rescue). Minting one revokes the
+	// machine's earlier tokens. It is a secret: never log it, never cache
+	// it on disk.
+	Token string `json:"token,omitempty"`
+	// MetadataPath is the machine's metadata API path on the region
+	// (/api/v1/metadata/<system id>), set with Token.
+	MetadataPath string `json:"metadata_path,omitempty"`
+}
+
 // Command kinds a rack executes.
 const (
 	CmdPower       = "power"       // PowerArgs

@@ -40,6 +40,7 @@ const (
 	PathResults   = "/results"
 	PathLeases    = "/leases"
 	PathHeartbeat = "/heartbeat"
+	PathBoot      = "/boot"
 	Prefix        = "/rpc/v1"
 )
 

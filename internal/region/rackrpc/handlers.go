@@ -85,13 +85,7 @@ func (s *Server) BuildConfig(ctx context.Context, rack int64) (rpc.Config, error
 		return cfg, err
 	}
 	for _, m := range ms {
-		purpose, ok := purposeOf[m.Status]
-		if !ok {
-			purpose = "local"
-			if m.Status == lifecycle.New || m.Status == lifecycle.Ready {
-				purpose = "poweroff"
-			}
-		}
+		purpose := bootPurpose(m.Status)
 		for _, ifc := range m.Interfaces {
 			cfg.Hosts[ifc.ID] = rpc.Host{MAC: ifc.MAC.String(), Hostname: m.Hostname}
 			cfg.Machines = append(cfg.Machines, rpc.BootMachine{MAC: ifc.MAC.String(), SystemID: m.SystemID,

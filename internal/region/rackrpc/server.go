@@ -137,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST "+rpc.PathResults, s.rack(s.results))
 	s.mux.HandleFunc("POST "+rpc.PathLeases, s.rack(s.leases))
 	s.mux.HandleFunc("POST "+rpc.PathHeartbeat, s.rack(s.heartbeat))
+	s.mux.HandleFunc("POST "+rpc.PathBoot, s.rack(s.boot))
 	return s, nil
 }
 
