@@ -64,6 +64,9 @@ type Options struct {
 	// database. Empty: every region needs the bytes on its own disk (or a
 	// shared images_dir).
 	ImagePeers []string
+	// HeartbeatInterval is how often a running region refreshes its
+	// last_seen in the regions table; zero is 30 s.
+	HeartbeatInterval time.Duration
 	// WebPollInterval is how often the web page polls for changes; zero is
 	// the web package's default.
 	WebPollInterval time.Duration
@@ -79,6 +82,7 @@ type Service struct {
 	srv    *api.Server
 	boot   *bootres.Service
 	images *images.Store
+	beat   time.Duration
 }
 
 // Open opens the database (applying migrations) and builds every part.
@@ -103,7 +107,10 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	if st.Backend() == store.Postgres {
 		st.SQLDB().SetMaxOpenConns(cfg.DBConnections)
 	}
-	s := &Service{cfg: cfg, log: o.Logger, st: st}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 30 * time.Second
+	}
+	s := &Service{cfg: cfg, log: o.Logger, st: st, beat: o.HeartbeatInterval}
 	fail := func(err error) (*Service, error) {
 		s.Close()
 		return nil, err
@@ -216,6 +223,7 @@ func adoptFileCatalog(ctx context.Context, dir string, cat images.Catalog, log *
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Run(gctx) })
+	g.Go(func() error { return s.heartbeat(gctx, s.cfg.Listen) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
 	g.Go(func() error { return s.followBootResources(gctx) })
@@ -229,6 +237,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Serve(gctx, ln) })
+	g.Go(func() error { return s.heartbeat(gctx, ln.Addr().String()) })
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
 	g.Go(func() error { return s.followBootResources(gctx) })
@@ -236,6 +245,42 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
 	return g.Wait()
+}
+
+// heartbeat registers this region in the regions table (identity: the
+// host's name and the listen address, so a restarted regiond keeps its row)
+// and refreshes its last_seen every HeartbeatInterval until ctx ends. A
+// failed refresh is logged and retried on the next tick; a row deleted
+// meanwhile is registered again.
+func (s *Service) heartbeat(ctx context.Context, addr string) error {
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("region: host name for the regions table: %w", err)
+	}
+	id, err := s.be.RegisterRegion(ctx, host, addr, Version)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("region: register %s (%s) in the regions table: %w", host, addr, err)
+	}
+	s.log.Info("region registered", "id", id, "hostname", host, "address", addr)
+	t := time.NewTicker(s.beat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		err := s.be.TouchRegion(ctx, id)
+		if errors.Is(err, api.ErrNotFound) {
+			id, err = s.be.RegisterRegion(ctx, host, addr, Version)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("region heartbeat failed; retrying on the next tick", "id", id, "err", err)
+		}
+	}
 }
 
 // followBootResources wakes the images store whenever boot-resource

@@ -659,3 +659,54 @@ func TestAdoptFileCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two regions on one database both register themselves and both are listed
+// by either; a region whose last_seen is old is listed as not alive.
+func TestTwoRegionsListed(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		pw := &recPower{ops: map[string][]string{}}
+		a, c := startRegion(t, dsn, pw, func(c *config.Config) { c.Jobs.Disabled = true })
+		_, c2 := startRegion(t, dsn, pw)
+		if _, err := CreateAdmin(ctx, a.Store(), cheap, "admin", "", "admin-password"); err != nil {
+			t.Fatal(err)
+		}
+		var login api.LoginReply
+		c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
+		admin := c2.as(login.APIKey.Key)
+		var regions []api.Region
+		eventually(t, "both regions registered", func() bool {
+			regions = nil
+			admin.must("GET", "/api/v1/regions", nil, &regions, 200)
+			return len(regions) == 2
+		})
+		host, _ := os.Hostname()
+		addrs := map[string]bool{}
+		for _, r := range regions {
+			if r.Hostname != host || r.Version != Version || !r.Alive || r.LastSeen.IsZero() || r.StartedAt.IsZero() {
+				t.Errorf("region listed wrongly: %+v (want hostname %q, version %s, alive)", r, host, Version)
+			}
+			addrs[r.Address] = true
+		}
+		if !addrs[strings.TrimPrefix(c.base, "http://")] || !addrs[strings.TrimPrefix(c2.base, "http://")] {
+			t.Errorf("regions list addresses %v, want both listen addresses %s and %s", addrs, c.base, c2.base)
+		}
+		// A user (not only admins) may read the list.
+		var user api.User
+		c.as(login.APIKey.Key).must("POST", "/api/v1/users", api.UserCreate{Username: "alice", Password: "alice-password"}, &user, 201)
+		var ul api.LoginReply
+		c.must("POST", "/api/v1/login", api.Login{Username: "alice", Password: "alice-password"}, &ul, 201)
+		c.as(ul.APIKey.Key).must("GET", "/api/v1/regions", nil, nil, 200)
+
+		// A region not seen for 3 minutes is not alive.
+		if _, err := a.Store().DB().NewUpdate().Table("regions").Set("last_seen = ?", time.Now().UTC().Add(-3*time.Minute)).
+			Where("id = ?", regions[0].ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		regions = nil
+		admin.must("GET", "/api/v1/regions", nil, &regions, 200)
+		if len(regions) != 2 || regions[0].Alive || !regions[1].Alive {
+			t.Errorf("after region %d went quiet: %+v, want it not alive and the other alive", regions[0].ID, regions)
+		}
+	})
+}

@@ -140,6 +140,7 @@ var matrix = []struct {
 	{"GET", "/api/v1/ipaddresses", nil, "401 200 200 200 403 403"},
 	{"POST", "/api/v1/ipaddresses", IPReserve{SubnetID: 1, IP: "10.20.0.7"}, "401 201 201 201 403 403"},
 	{"DELETE", "/api/v1/ipaddresses/1", nil, "401 204 403 204 403 403"},
+	{"GET", "/api/v1/regions", nil, "401 200 200 200 403 403"},
 	{"GET", "/api/v1/racks", nil, "401 200 200 200 403 403"},
 	{"GET", "/api/v1/racks/1", nil, "401 200 200 200 403 403"},
 	{"DELETE", "/api/v1/racks/1", nil, "401 403 403 204 403 403"},

@@ -64,6 +64,12 @@ type Events interface {
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
 }
 
+// Regions lists the region controllers sharing the database (each
+// regiond registers itself and refreshes its last_seen while it runs).
+type Regions interface {
+	ListRegions(ctx context.Context) ([]Region, error)
+}
+
 // Racks lists and deletes registered rack controllers (racks register
 // themselves over the rack RPC).
 type Racks interface {
@@ -96,6 +102,7 @@ type Backend struct {
 	Pools       Collection[Pool]
 	Tags        Collection[Tag]
 	Racks       Racks
+	Regions     Regions
 	Events      Events
 	Metadata    Metadata
 	// BootResources and Images are optional: without them the
@@ -114,7 +121,7 @@ func (b Backend) missing() string {
 		{"Tokens", b.Tokens == nil}, {"Users", b.Users == nil}, {"Machines", b.Machines == nil},
 		{"Fabrics", b.Fabrics == nil}, {"VLANs", b.VLANs == nil}, {"Subnets", b.Subnets == nil},
 		{"IPRanges", b.IPRanges == nil}, {"IPAddresses", b.IPAddresses == nil}, {"Zones", b.Zones == nil},
-		{"Pools", b.Pools == nil}, {"Tags", b.Tags == nil}, {"Racks", b.Racks == nil},
+		{"Pools", b.Pools == nil}, {"Tags", b.Tags == nil}, {"Racks", b.Racks == nil}, {"Regions", b.Regions == nil},
 		{"Events", b.Events == nil}, {"Metadata", b.Metadata == nil},
 	}
 	for _, c := range checks {

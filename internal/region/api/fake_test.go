@@ -40,7 +40,7 @@ type memBackend struct {
 
 func (b *memBackend) backend() Backend {
 	return Backend{Tokens: b, Users: b, Machines: b, Fabrics: b.fabrics, VLANs: b.vlans, Subnets: b.subnets,
-		IPRanges: b.ranges, IPAddresses: b, Zones: b.zones, Pools: b.pools, Tags: b.tags, Racks: b,
+		IPRanges: b.ranges, IPAddresses: b, Zones: b.zones, Pools: b.pools, Tags: b.tags, Racks: b, Regions: b,
 		Events: b, Metadata: b, BootResources: b,
 		Images: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Method+" "+r.URL.Path) })}
 }
@@ -362,6 +362,10 @@ func (b *memBackend) ReleaseIP(_ context.Context, p auth.Principal, id int64) er
 		}
 	}
 	return ErrNotFound
+}
+
+func (b *memBackend) ListRegions(context.Context) ([]Region, error) {
+	return []Region{{ID: 1, Hostname: "region-one", Address: "127.0.0.1:5240", Version: "0.1.0", Alive: true}}, nil
 }
 
 func (b *memBackend) ListRacks(context.Context) ([]Rack, error) { return slices.Clone(b.racks), nil }

@@ -77,6 +77,11 @@ func (s *Server) table() []Route {
 		{Method: "DELETE", Path: v1 + "/ipaddresses/{id}", Op: "releaseIPAddress", Tag: "ipaddresses", Summary: "Release a reserved address",
 			Access: auth.Authenticated, Status: http.StatusNoContent, handle: s.releaseIP},
 
+		// regions
+		{Method: "GET", Path: v1 + "/regions", Op: "listRegions", Tag: "regions",
+			Summary: "List region controllers sharing the database, each with alive (last seen within 2 minutes)",
+			Access:  auth.Authenticated, Reply: []Region{}, handle: func(r *Request) (any, error) { return orEmpty(b.Regions.ListRegions(r.Context())) }},
+
 		// racks
 		{Method: "GET", Path: v1 + "/racks", Op: "listRacks", Tag: "racks", Summary: "List rack controllers",
 			Access: auth.Authenticated, Reply: []Rack{}, handle: func(r *Request) (any, error) { return orEmpty(b.Racks.ListRacks(r.Context())) }},

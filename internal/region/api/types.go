@@ -293,6 +293,18 @@ type Rack struct {
 	RogueDHCP      json.RawMessage `json:"rogue_dhcp,omitempty"`
 }
 
+// Region is a region controller (regiond) registered in the shared
+// database. Alive: it refreshed LastSeen within the last 2 minutes.
+type Region struct {
+	ID        int64     `json:"id"`
+	Hostname  string    `json:"hostname"`
+	Address   string    `json:"address"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	Alive     bool      `json:"alive"`
+}
+
 // Event is one entry of a machine's history.
 type Event struct {
 	ID         int64            `json:"id"`

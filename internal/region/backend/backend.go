@@ -118,7 +118,7 @@ func New(cfg Config) (*Backend, error) {
 func (b *Backend) API() api.Backend {
 	return api.Backend{Tokens: b, Users: b, Machines: b, Fabrics: fabrics{b}, VLANs: vlans{b}, Subnets: subnets{b},
 		IPRanges: ipRanges{b}, IPAddresses: b, Zones: zones{b}, Pools: pools{b}, Tags: tags{b}, Racks: b,
-		Events: b, Metadata: b}
+		Regions: b, Events: b, Metadata: b}
 }
 
 // mapErr wraps store errors with the api sentinels so they map to 404/409;

@@ -537,6 +537,15 @@ type rogueRow struct {
 	Servers []string
 }
 
+// regionRow is a region controller as the controllers page shows it.
+type regionRow struct {
+	api.Region
+	// Ago is how long since its last heartbeat.
+	Ago string
+	// This: its address is the one this page was requested from.
+	This bool
+}
+
 // RackStaleAfter is how long after its last contact a rack is shown as not
 // responding.
 const RackStaleAfter = 2 * time.Minute
@@ -577,6 +586,15 @@ func (h *Handler) controllers(w http.ResponseWriter, r *http.Request, s *session
 		rs = append(rs, rh)
 	}
 	data["Racks"], data["Rogue"] = rs, rogue
+	var regions []api.Region
+	if err := h.call(r.Context(), s.key, "GET", "/api/v1/regions", nil, &regions); err != nil {
+		data["Error"] = explain(err)
+	}
+	rr := make([]regionRow, len(regions))
+	for i, rg := range regions {
+		rr[i] = regionRow{Region: rg, Ago: now.Sub(rg.LastSeen).Round(time.Second).String(), This: rg.Address == r.Host}
+	}
+	data["Regions"] = rr
 	var v api.Version
 	_ = h.call(r.Context(), s.key, "GET", "/api/v1/version", nil, &v)
 	data["Version"] = v

@@ -293,3 +293,41 @@ func TestVLANDHCPForm(t *testing.T) {
 		t.Fatalf("a non-admin changed the VLAN: %+v", cur)
 	}
 }
+
+// Two regions on one database: the controllers page of either lists both
+// with hostname, address, version, last seen and health as text.
+func TestControllersListRegions(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "shared.db")
+	_, base := startRegionOn(t, dsn, &fakePower{}, 0, true)
+	_, base2 := startRegionOn(t, dsn, &fakePower{}, 0, false)
+	b := newBrowser(t, base2)
+	b.login("admin", "admin-password")
+	host, _ := os.Hostname()
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var code int
+		code, body = b.get("/ui/controllers")
+		if code == 200 && strings.Count(body, "data-region-id=") == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a1, a2 := strings.TrimPrefix(base, "http://"), strings.TrimPrefix(base2, "http://")
+	for _, want := range []string{"<td>" + host + "</td><td><code>" + a1 + "</code></td><td>0.1.0</td>",
+		"<td>" + host + " (this region)</td><td><code>" + a2 + "</code></td><td>0.1.0</td>",
+		`<span class="badge ok">Alive</span>`, " ago</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("controllers page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `<span class="badge ok">Alive</span>`); n != 2 {
+		t.Errorf("controllers page shows %d alive regions, want 2", n)
+	}
+	if !regexp.MustCompile(`<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<br>\d+s ago</td>`).MatchString(body) {
+		t.Error("controllers page does not show when a region was last seen")
+	}
+	if t.Failed() {
+		t.Logf("controllers page:\n%s", body)
+	}
+}

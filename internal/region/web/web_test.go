@@ -52,8 +52,15 @@ func (p *fakePower) Power(_ context.Context, id string, r jobs.PowerRequest) (jo
 // BMCs through the power package.
 func startRegion(t testing.TB, pw jobs.PowerExecutor, poll time.Duration) (*region.Service, string) {
 	t.Helper()
+	return startRegionOn(t, filepath.Join(t.TempDir(), "region.db"), pw, poll, true)
+}
+
+// startRegionOn starts a region on the database dsn (several may share
+// one), creating the admin user when admin is set.
+func startRegionOn(t testing.TB, dsn string, pw jobs.PowerExecutor, poll time.Duration, admin bool) (*region.Service, string) {
+	t.Helper()
 	cfg := config.Default()
-	cfg.Database = filepath.Join(t.TempDir(), "region.db")
+	cfg.Database = dsn
 	cfg.Listen = "127.0.0.1:0"
 	cfg.ImagesDir = t.TempDir()
 	cfg.Jobs.SweepInterval = config.Duration(time.Second)
@@ -77,6 +84,9 @@ func startRegion(t testing.TB, pw jobs.PowerExecutor, poll time.Duration) (*regi
 		}
 		svc.Close()
 	})
+	if !admin {
+		return svc, "http://" + ln.Addr().String()
+	}
 	if _, err := region.CreateAdmin(ctx, svc.Store(), cheap, "admin", "admin@example.com", "admin-password"); err != nil {
 		t.Fatal(err)
 	}
