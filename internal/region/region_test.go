@@ -23,6 +23,7 @@ import (
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
 	"github.com/ironkit/ironkit/internal/region/jobs"
+	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/lifecycle"
 )
 
@@ -70,32 +71,16 @@ func (c client) as(key string) client { c.key = key; return c }
 
 func (c client) do(method, path string, body, out any) int {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	// An *api.Error receives the error reply; anything else a 2xx reply.
+	apiErr, isErr := out.(*api.Error)
+	if isErr {
+		out = nil
 	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
+	code, data := testenv.APIClient{T: c.t, Base: c.base, Key: c.key}.Do(method, path, body, out)
+	if code >= 300 && isErr {
+		_ = json.Unmarshal(data, apiErr)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if _, isErr := out.(*api.Error); out != nil && !isErr && resp.StatusCode < 300 && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			c.t.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
-	if resp.StatusCode >= 300 && out != nil {
-		if e, ok := out.(*api.Error); ok {
-			_ = json.Unmarshal(data, e)
-		}
-	}
-	return resp.StatusCode
+	return code
 }
 
 func (c client) must(method, path string, body, out any, want int) {

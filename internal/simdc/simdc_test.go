@@ -1,11 +1,9 @@
 package simdc_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +21,7 @@ import (
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
 	"github.com/ironkit/ironkit/internal/simdc"
+	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/lifecycle"
 )
 
@@ -40,27 +39,7 @@ type client struct {
 
 func (c client) do(method, path string, body, out any) (int, []byte) {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			c.t.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
-	return resp.StatusCode, data
+	return testenv.APIClient{T: c.t, Base: c.base, Key: c.key, HTTP: c.http}.Do(method, path, body, out)
 }
 
 func (c client) must(method, path string, body, out any, want int) {
