@@ -56,6 +56,9 @@ type Options struct {
 	Hasher auth.Hasher
 	// RPC is mounted at /rpc/v1 (the rack RPC, issue 8); nil mounts nothing.
 	RPC http.Handler
+	// RackCommands queues operator commands for racks (the rack RPC);
+	// nil serves no rack command routes.
+	RackCommands api.RackCommands
 	// StoreOptions are passed to store.Open.
 	StoreOptions []store.Option
 	// ImagePeers are base URLs of other regions ("http://region2:5240")
@@ -166,6 +169,9 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 	}
 	ab := s.be.API()
 	ab.BootResources, ab.Images = s.boot, s.images.Handler()
+	if o.RackCommands != nil {
+		ab.RackCommands = o.RackCommands
+	}
 	s.srv, err = api.New(api.Config{
 		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
 		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,

@@ -78,6 +78,13 @@ type Racks interface {
 	DeleteRack(ctx context.Context, id int64) error
 }
 
+// RackCommands queues operator commands for a rack (the rack RPC). kind is
+// "sync-images" (fetch boot images now) or "reconfigure" (pull the config
+// now); an unknown rack is an *Error with status 404.
+type RackCommands interface {
+	QueueRackCommand(ctx context.Context, rackID int64, kind string) (RackCommand, error)
+}
+
 // Metadata is the ephemeral environment's side of the region.
 type Metadata interface {
 	Enlist(ctx context.Context, e Enlist) (Machine, error)
@@ -111,6 +118,9 @@ type Backend struct {
 	// Images serves image bytes and manifests to machines and racks
 	// (images.Store.Handler); mounted at /images/v1/.
 	Images http.Handler
+	// RackCommands is optional: without it the rack command routes
+	// (sync-images, reconfigure) are not served.
+	RackCommands RackCommands
 }
 
 func (b Backend) missing() string {

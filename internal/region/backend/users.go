@@ -55,6 +55,10 @@ type machineTokenRow struct {
 	TokenHash string    `bun:"token_hash,pk"`
 	SystemID  string    `bun:"system_id,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
+	// Statuses are the machine statuses the token is valid in
+	// (",commissioning,testing,"); empty: any. The rack RPC's boot lookup
+	// sets them, so a token stops working once its boot's phase is over.
+	Statuses string `bun:"statuses,notnull"`
 }
 
 type rackRow struct {
@@ -97,7 +101,9 @@ func (b *Backend) LookupToken(ctx context.Context, kind auth.TokenKind, hash str
 		return auth.Principal{Kind: k, UserID: u.ID, Username: u.Username}, nil
 	case auth.MachineToken:
 		var t machineTokenRow
-		if err := b.db.NewSelect().Model(&t).Where("token_hash = ?", hash).Scan(ctx); err != nil {
+		if err := b.db.NewSelect().Model(&t).Join("JOIN machines AS m ON m.system_id = ?TableAlias.system_id").
+			Where("?TableAlias.token_hash = ?", hash).
+			Where("(?TableAlias.statuses = '' OR ?TableAlias.statuses LIKE '%,' || m.status || ',%')").Scan(ctx); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return auth.Principal{}, auth.ErrUnknownToken
 			}

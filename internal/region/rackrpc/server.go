@@ -77,6 +77,9 @@ type Config struct {
 	DeadAfter time.Duration
 	// CommandTimeout bounds a command from insert to result (60s).
 	CommandTimeout time.Duration
+	// RevisionTTL bounds how long a cached config revision is trusted
+	// without a change notification (30s; see revision.go).
+	RevisionTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +94,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PollInterval, 100*time.Millisecond)
 	def(&c.DeadAfter, 30*time.Second)
 	def(&c.CommandTimeout, 60*time.Second)
+	def(&c.RevisionTTL, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,8 +109,11 @@ type Server struct {
 	rejected *prometheus.CounterVec
 	commands *prometheus.CounterVec
 
-	stopOnce sync.Once
-	stopped  chan struct{}
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	rev        revCache
 
 	mu  sync.RWMutex
 	st  *store.Store
@@ -130,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	s.mux.HandleFunc("POST "+rpc.PathChallenge, s.challenge)
 	s.mux.HandleFunc("POST "+rpc.PathRegister, s.register)
 	s.mux.HandleFunc("GET "+rpc.PathConfig, s.rack(s.config))
@@ -165,7 +173,12 @@ func (s *Server) db() *bun.DB {
 
 // Stop ends every waiting long-poll (with no commands) so the HTTP server
 // can shut down at once; call it when the region stops.
-func (s *Server) Stop() { s.stopOnce.Do(func() { close(s.stopped) }) }
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		s.stopCancel()
+	})
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
