@@ -1,6 +1,7 @@
 package rackrpc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -345,6 +346,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rack_id, seq) DO NOTHING`,
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 		return
+	}
+	// Then IPAM, in sequence order; on a failure the rack resends the
+	// batch (event rows are deduplicated, IPAM is idempotent).
+	evs := slices.Clone(b.Events)
+	slices.SortStableFunc(evs, func(a, b rpc.LeaseEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, e := range evs {
+		if err := s.ApplyLease(r.Context(), e); err != nil {
+			writeErr(w, http.StatusInternalServerError, "internal", "lease "+e.Addr.String()+" to "+e.MAC+": "+err.Error())
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
