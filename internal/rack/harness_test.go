@@ -44,6 +44,9 @@ type testRegion struct {
 	secret string
 	logs   *logBuf
 	stop   func()
+	// served is closed when the region's Serve returned (it must not
+	// while the test runs).
+	served chan struct{}
 }
 
 func startRegion(t *testing.T, dsn string) *testRegion {
@@ -80,8 +83,9 @@ func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- svc.Serve(rctx, ln) }()
-	r := &testRegion{svc: svc, rpc: srv, url: "http://" + ln.Addr().String(), secret: secret, logs: logs}
+	served := make(chan struct{})
+	go func() { done <- svc.Serve(rctx, ln); close(served) }()
+	r := &testRegion{svc: svc, rpc: srv, url: "http://" + ln.Addr().String(), secret: secret, logs: logs, served: served}
 	var once sync.Once
 	r.stop = func() {
 		once.Do(func() {
