@@ -274,7 +274,18 @@ func TestHADeployAndRackFailover(t *testing.T) {
 	t.Logf("regiond %d killed with %d deploy jobs running: all %d jobs completed %s later; all machines deployed",
 		victim+1, len(running), n, jobsDone.Round(time.Millisecond))
 
-	// Rack failover with the surviving regions.
+	// The racks talk to region 1 first; if it survived, kill it too: both
+	// racks move on to the region left, on their own.
+	if victim != 0 {
+		procs[0].Kill()
+	}
+	for _, p := range []*testenv.Process{pA, pB} {
+		eventually(t, 15*time.Second, "the racks to move to another region", func() bool {
+			return strings.Contains(p.Output(), "region switched")
+		})
+	}
+
+	// Rack failover with the surviving region.
 	dhcpState := func(id int64) string {
 		var s string
 		_ = st.DB().NewSelect().Table("rack_status").Column("services").Where("rack_id = ?", id).Scan(ctx, &s)
