@@ -2,6 +2,7 @@ package rack_test
 
 import (
 	"context"
+	"os"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestRegionSurvivesPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("RACK_DEBUG") != "" {
 			t.Logf("region log:\n%s\nrack log:\n%s", r.logs, rk.logs)
 		}
 	})
@@ -131,6 +132,11 @@ func TestRegionSurvivesPostgresOutage(t *testing.T) {
 	case <-r.served:
 		t.Fatalf("the region stopped")
 	default:
+	}
+	// The rack backed off meanwhile instead of spinning on failed polls
+	// (it once sent ~2,000 a second).
+	if n := strings.Count(r.logs.String(), "path=/rpc/v1/commands"); n > 60 {
+		t.Errorf("%d failed command polls during the 10 s outage, want a backed-off few", n)
 	}
 	t.Logf("after PostgreSQL returned (10 s outage): API answered in %s, rack heartbeat landed in %s, power job done in %s, LISTEN reconnected in %s, a new change notified at %s",
 		apiAt.Round(time.Millisecond), hbAt.Round(time.Millisecond), jobAt.Round(time.Millisecond), listenAt.Round(time.Millisecond), notifyAt.Round(time.Millisecond))
