@@ -49,7 +49,7 @@ type testRegion struct {
 	served chan struct{}
 }
 
-func startRegion(t *testing.T, dsn string) *testRegion {
+func startRegion(t testing.TB, dsn string) *testRegion {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,7 @@ func startRegion(t *testing.T, dsn string) *testRegion {
 }
 
 // startRegionOn serves a region on ln (which may be inside a namespace).
-func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
+func startRegionOn(t testing.TB, dsn string, ln net.Listener) *testRegion {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
@@ -101,7 +101,7 @@ func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
 	return r
 }
 
-func sqliteDSN(t *testing.T) string { return filepath.Join(t.TempDir(), "region.db") }
+func sqliteDSN(t testing.TB) string { return filepath.Join(t.TempDir(), "region.db") }
 
 // ifaces is a settable interface inventory for an in-process rack.
 type ifaces struct {
