@@ -15,6 +15,13 @@
 // Identity is the rack token: the address a request comes from is recorded
 // as reported data (the API's rack view), never used to find the rack.
 //
+// Lease events become dhcp/discovered IP addresses (leases.go); a boot
+// lookup is answered only to a rack serving the machine's VLAN and mints
+// a machine token valid only in that boot's phase (boot.go); a
+// heartbeat's config revision comes from a cache invalidated by store change
+// notifications (revision.go); operators queue sync-images and reconfigure
+// through the REST API (commands.go, api.RackCommands).
+//
 // It does not own the wire types (rpc), the rack's loop (internal/rack) or
 // the REST API (internal/region/api), which authenticates rack tokens before
 // handing requests here; this package checks the token again against the
