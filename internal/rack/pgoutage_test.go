@@ -2,8 +2,8 @@ package rack_test
 
 import (
 	"context"
-	"os"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
