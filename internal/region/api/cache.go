@@ -187,6 +187,32 @@ func (c *Cache) machine(id string) (*cachedMachine, bool) {
 	return e, ok
 }
 
+// machinesOf looks up a page's machines under one lock: entries[i] is
+// ids[i]'s entry, nil (and i in missing) when it may not be served.
+func (c *Cache) machinesOf(ids []string) (entries []*cachedMachine, missing []int) {
+	entries = make([]*cachedMachine, len(ids))
+	epoch, live := c.usable()
+	if live {
+		c.mu.RLock()
+		if c.enabled {
+			for i, id := range ids {
+				if e, ok := c.machines[id]; ok && e.epoch == epoch {
+					entries[i] = e
+				}
+			}
+		}
+		c.mu.RUnlock()
+	}
+	for i, e := range entries {
+		if e == nil {
+			missing = append(missing, i)
+		}
+	}
+	c.hits.Add(uint64(len(ids) - len(missing)))
+	c.misses.Add(uint64(len(missing)))
+	return entries, missing
+}
+
 // putMachine wraps m as an entry and keeps it if t is still current.
 func (c *Cache) putMachine(t ticket, m Machine) *cachedMachine {
 	e := &cachedMachine{epoch: t.epoch, m: m, view: machineView(m)}

@@ -356,15 +356,7 @@ func (s *Server) listMachinesCached(r *Request, q MachineQuery, limit int, ids M
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]*cachedMachine, 0, len(list))
-	var missing []int
-	for i, id := range list {
-		e, ok := c.machine(id)
-		if !ok {
-			missing = append(missing, i)
-		}
-		entries = append(entries, e)
-	}
+	entries, missing := c.machinesOf(list)
 	if len(missing) > maxMissesByID {
 		ms, err := s.cfg.Backend.Machines.ListMachines(ctx, q)
 		if err != nil {

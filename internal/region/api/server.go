@@ -243,8 +243,10 @@ func (s *Server) wrap(rt *Route) http.Handler {
 			}
 			s.reqs.WithLabelValues(rt.Op, strconv.Itoa(code)).Inc()
 			s.latency.WithLabelValues(rt.Op).Observe(time.Since(start).Seconds())
-			s.log.Debug("request", "op", rt.Op, "method", hr.Method, "path", hr.URL.Path, "status", code,
-				"principal", req.Principal.String(), "duration", time.Since(start))
+			if s.log.Enabled(hr.Context(), slog.LevelDebug) { // the arguments cost even when not logged
+				s.log.Debug("request", "op", rt.Op, "method", hr.Method, "path", hr.URL.Path, "status", code,
+					"principal", req.Principal.String(), "duration", time.Since(start))
+			}
 		}()
 		p, err := auth.Authenticate(hr.Context(), s.tokens, hr.Header.Get("Authorization"))
 		if err != nil {
