@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,6 +49,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ironkit/ironkit/internal/config"
 	"github.com/ironkit/ironkit/internal/region"
@@ -59,7 +61,7 @@ import (
 func main() {
 	machines := flag.Int("machines", 10000, "machines to seed")
 	clients := flag.String("clients", "500", "closed-loop client counts for single GETs, comma-separated (empty: none)")
-	rates := flag.String("rate", "1000,2000,4000", "open-loop total GET rates per second, comma-separated (empty: none)")
+	rates := flag.String("rate", "200,500,1000,2000", "open-loop total GET rates per second, comma-separated (empty: none)")
 	conns := flag.Int("conns", 500, "keep-alive connections of the open-loop mode")
 	duration := flag.Duration("duration", 5*time.Second, "how long each concurrent GET phase runs")
 	dsn := flag.String("database", os.Getenv("IRONKIT_TEST_POSTGRES"), "PostgreSQL server DSN (a database is created on it) or a SQLite file path")
@@ -136,7 +138,8 @@ func serve(ctx context.Context, dsn, name string, noCache bool, imagesDir string
 	cfg.Database = dsn
 	cfg.ImagesDir = imagesDir
 	cfg.Jobs.Disabled = true
-	svc, err := region.Open(ctx, cfg, region.Options{Hasher: cheapHasher, NoCache: noCache})
+	reg := prometheus.NewRegistry()
+	svc, err := region.Open(ctx, cfg, region.Options{Hasher: cheapHasher, NoCache: noCache, Registry: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func serve(ctx context.Context, dsn, name string, noCache bool, imagesDir string
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(sctx, ln) }()
-	return &benchRegion{name: name, svc: svc, base: "http://" + ln.Addr().String(), cache: svc.Cache(),
+	return &benchRegion{name: name, svc: svc, base: "http://" + ln.Addr().String(), cache: svc.Cache(), reg: reg,
 		stop: func() { cancel(); <-done; svc.Close() }}, nil
 }
 
@@ -158,6 +161,46 @@ type benchRegion struct {
 	base  string
 	stop  func()
 	cache *api.Cache
+	reg   *prometheus.Registry
+}
+
+// serverGETs reads the server's own latency histogram of single GETs
+// (handler start to reply written: no network, no client): cumulative
+// counts at or below each bound.
+func (r *benchRegion) serverGETs() map[float64]uint64 {
+	out := map[float64]uint64{}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ironkit_region_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == "getMachine" {
+					for _, b := range m.GetHistogram().GetBucket() {
+						out[b.GetUpperBound()] = b.GetCumulativeCount()
+					}
+					out[math.Inf(1)] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// serverShare prints, for the GETs served between before and now, the
+// share the server answered within 1 ms and 5 ms.
+func (r *benchRegion) serverShare(before map[float64]uint64) string {
+	now := r.serverGETs()
+	total := now[math.Inf(1)] - before[math.Inf(1)]
+	if total == 0 {
+		return ""
+	}
+	pct := func(bound float64) float64 { return 100 * float64(now[bound]-before[bound]) / float64(total) }
+	return fmt.Sprintf("; server side (handler): %.2f%% ≤ 1 ms, %.2f%% ≤ 5 ms", pct(0.001), pct(0.005))
 }
 
 func run(server string, o opts) error {
@@ -281,12 +324,12 @@ func measureRegion(r *benchRegion, key string, ids []string, o opts) error {
 	// Warm every machine into the cache the way a user would find it: one
 	// GET each would take long; the full list fills it.
 	for _, c := range o.clients {
-		if err := closedLoop(get, ids, c, o.dur); err != nil {
+		if err := closedLoop(r, get, ids, c, o.dur); err != nil {
 			return err
 		}
 	}
 	for _, rate := range o.rates {
-		if err := openLoop(r.base, key, ids, o.conns, rate, o.dur); err != nil {
+		if err := openLoop(r, key, ids, o.conns, rate, o.dur); err != nil {
 			return err
 		}
 	}
@@ -302,7 +345,8 @@ func quantile(lat []time.Duration, p float64) time.Duration {
 }
 
 // closedLoop runs C clients sending GETs back to back.
-func closedLoop(get func(string) (time.Duration, int, error), ids []string, clients int, dur time.Duration) error {
+func closedLoop(r *benchRegion, get func(string) (time.Duration, int, error), ids []string, clients int, dur time.Duration) error {
+	before := r.serverGETs()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs int
@@ -333,14 +377,16 @@ func closedLoop(get func(string) (time.Duration, int, error), ids []string, clie
 	if len(lat) == 0 {
 		return fmt.Errorf("no successful GET (%d errors)", errs)
 	}
-	fmt.Printf("closed loop, %4d clients, %s: %7d GETs (%6.0f/s), %d errors, p50 %9s p90 %9s p99 %9s max %9s\n",
-		clients, dur, len(lat), float64(len(lat))/dur.Seconds(), errs, quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), lat[len(lat)-1].Round(10*time.Microsecond))
+	fmt.Printf("closed loop, %4d clients, %s: %7d GETs (%6.0f/s), %d errors, p50 %9s p90 %9s p99 %9s max %9s%s\n",
+		clients, dur, len(lat), float64(len(lat))/dur.Seconds(), errs, quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), lat[len(lat)-1].Round(10*time.Microsecond),
+		r.serverShare(before))
 	return nil
 }
 
 // openLoop sends GETs at a fixed total rate over conns keep-alive
 // connections, measuring each from its scheduled send time.
-func openLoop(base, key string, ids []string, conns, rate int, dur time.Duration) error {
+func openLoop(r *benchRegion, key string, ids []string, conns, rate int, dur time.Duration) error {
+	base := r.base
 	n := int(float64(rate) * dur.Seconds())
 	interval := time.Second / time.Duration(rate)
 	type result struct {
@@ -379,6 +425,7 @@ func openLoop(base, key string, ids []string, conns, rate int, dur time.Duration
 		go func() { defer wg.Done(); _ = do(c, "/api/v1/machines/"+ids[i%len(ids)]) }()
 	}
 	wg.Wait()
+	before := r.serverGETs()
 	sched := make(chan int, n)
 	for i := range n {
 		sched <- i
@@ -419,9 +466,10 @@ func openLoop(base, key string, ids []string, conns, rate int, dur time.Duration
 	if len(lat) == 0 {
 		return fmt.Errorf("open loop: no successful GET (%d errors)", errs)
 	}
-	fmt.Printf("open loop,   %4d conns, %5d/s target, %7d GETs in %s (%6.0f/s achieved), %d errors, %d sent >1 ms late, p50 %9s p90 %9s p99 %9s p99.9 %9s max %9s\n",
+	fmt.Printf("open loop,   %4d conns, %5d/s target, %7d GETs in %s (%6.0f/s achieved), %d errors, %d sent >1 ms late, p50 %9s p90 %9s p99 %9s p99.9 %9s max %9s%s\n",
 		conns, rate, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), errs, late,
-		quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), quantile(lat, .999), lat[len(lat)-1].Round(10*time.Microsecond))
+		quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), quantile(lat, .999), lat[len(lat)-1].Round(10*time.Microsecond),
+		r.serverShare(before))
 	return nil
 }
 
