@@ -5,7 +5,8 @@
 // `secret` so they are testable without a process.
 //
 // It does not parse flags or read the environment (cmd/regiond does) and
-// owns no state of its own.
+// owns no persistent state; the API cache (api.Cache) it wires is memory
+// kept exact by the store's change notifications (followCache).
 package region
 
 import (
