@@ -8,7 +8,8 @@
 // with the cache off (every request reads PostgreSQL), measured in the same
 // run as the reference.
 //
-// The load generator is this program, in two modes:
+// The load generator is this program, run as a child process (-inprocess
+// keeps it in the region's process), in two modes:
 //
 //   - closed loop (-clients): C goroutines, each a keep-alive HTTP/1.1
 //     connection, each sending its next GET when the previous one answered.
@@ -40,6 +41,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -69,11 +71,20 @@ func main() {
 	compare := flag.Bool("compare", true, "also measure a region with the API cache off, in the same run")
 	explain := flag.Bool("explain", false, "print EXPLAIN ANALYZE of the list's id queries (PostgreSQL) before measuring")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile (server and load generator: one process) of the cached region's measurements to this file")
+	inProcess := flag.Bool("inprocess", false, "run the load generator in this process (default: a child process)")
+	lgKind := flag.String("loadgen", "", "internal: run as the load generator child (closed or open)")
+	lgTarget := flag.String("target", "", "internal: the load generator's region URL")
+	lgIDs := flag.String("ids", "", "internal: the load generator's file of system ids")
+	lgN := flag.Int("n", 0, "internal: the load generator's clients (closed) or rate (open)")
 	flag.Parse()
+	if *lgKind != "" {
+		loadgenMain(*lgKind, *lgTarget, *lgIDs, *lgN, *conns, *duration)
+		return
+	}
 	if *dsn == "" {
 		log.Fatal("apibench: no database: run it through `make bench-api` (which starts PostgreSQL) or pass -database")
 	}
-	o := opts{machines: *machines, conns: *conns, dur: *duration, runs: *runs, compare: *compare, cpuprofile: *cpuprofile, explain: *explain}
+	o := opts{machines: *machines, conns: *conns, dur: *duration, runs: *runs, compare: *compare, cpuprofile: *cpuprofile, explain: *explain, inProcess: *inProcess}
 	var err error
 	if o.clients, err = ints(*clients); err != nil {
 		log.Fatal("apibench: -clients: ", err)
@@ -91,6 +102,7 @@ type opts struct {
 	clients, rates        []int
 	dur                   time.Duration
 	compare, explain      bool
+	inProcess             bool
 	cpuprofile            string
 }
 
@@ -324,12 +336,12 @@ func measureRegion(r *benchRegion, key string, ids []string, o opts) error {
 	// Warm every machine into the cache the way a user would find it: one
 	// GET each would take long; the full list fills it.
 	for _, c := range o.clients {
-		if err := closedLoop(r, get, ids, c, o.dur); err != nil {
+		if err := r.phase("closed", c, key, ids, o); err != nil {
 			return err
 		}
 	}
 	for _, rate := range o.rates {
-		if err := openLoop(r, key, ids, o.conns, rate, o.dur); err != nil {
+		if err := r.phase("open", rate, key, ids, o); err != nil {
 			return err
 		}
 	}
@@ -340,13 +352,104 @@ func measureRegion(r *benchRegion, key string, ids []string, o opts) error {
 	return nil
 }
 
+// phase runs one concurrent GET phase (closed loop with n clients, or
+// open loop at n GETs/s) and prints its line with the server-side share.
+// The load generator runs in a child process (this program, -loadgen)
+// unless -inprocess: its goroutines, allocations and garbage collections
+// then do not share the region's heap and scheduler, as real clients would
+// not.
+func (r *benchRegion) phase(kind string, n int, key string, ids []string, o opts) error {
+	before := r.serverGETs()
+	var line string
+	var err error
+	if o.inProcess {
+		line, err = loadgen(kind, r.base, key, ids, n, o.conns, o.dur)
+	} else {
+		line, err = loadgenChild(kind, r.base, key, ids, n, o.conns, o.dur)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s%s\n", line, r.serverShare(before))
+	return nil
+}
+
+func loadgen(kind, base, key string, ids []string, n, conns int, dur time.Duration) (string, error) {
+	if kind == "closed" {
+		return closedLoop(base, key, ids, n, dur)
+	}
+	return openLoop(base, key, ids, conns, n, dur)
+}
+
+// loadgenChild runs loadgen in a child process.
+func loadgenChild(kind, base, key string, ids []string, n, conns int, dur time.Duration) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "apibench-ids")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(strings.Join(ids, "\n"))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*dur+5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-loadgen", kind, "-target", base, "-ids", f.Name(),
+		"-n", strconv.Itoa(n), "-conns", strconv.Itoa(conns), "-duration", dur.String())
+	cmd.Env = append(os.Environ(), "APIBENCH_KEY="+key)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("load generator: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// loadgenMain is the child process of loadgenChild.
+func loadgenMain(kind, base, idsFile string, n, conns int, dur time.Duration) {
+	b, err := os.ReadFile(idsFile)
+	if err != nil {
+		log.Fatal("apibench -loadgen: ", err)
+	}
+	line, err := loadgen(kind, base, os.Getenv("APIBENCH_KEY"), strings.Split(string(b), "\n"), n, conns, dur)
+	if err != nil {
+		log.Fatal("apibench -loadgen: ", err)
+	}
+	fmt.Println(line)
+}
+
 func quantile(lat []time.Duration, p float64) time.Duration {
 	return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
 }
 
-// closedLoop runs C clients sending GETs back to back.
-func closedLoop(r *benchRegion, get func(string) (time.Duration, int, error), ids []string, clients int, dur time.Duration) error {
-	before := r.serverGETs()
+// closedLoop runs C clients sending GETs back to back and returns the
+// result line.
+func closedLoop(base, key string, ids []string, clients int, dur time.Duration) (string, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients + 10, MaxConnsPerHost: clients + 10}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	get := func(path string) (time.Duration, error) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
+		}
+		return time.Since(t0), nil
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs int
@@ -359,7 +462,7 @@ func closedLoop(r *benchRegion, get func(string) (time.Duration, int, error), id
 			var mine []time.Duration
 			bad := 0
 			for i := c; time.Now().Before(deadline); i += clients {
-				d, _, err := get("/api/v1/machines/" + ids[i%len(ids)])
+				d, err := get("/api/v1/machines/" + ids[i%len(ids)])
 				if err != nil {
 					bad++
 					continue
@@ -375,18 +478,15 @@ func closedLoop(r *benchRegion, get func(string) (time.Duration, int, error), id
 	wg.Wait()
 	slices.Sort(lat)
 	if len(lat) == 0 {
-		return fmt.Errorf("no successful GET (%d errors)", errs)
+		return "", fmt.Errorf("no successful GET (%d errors)", errs)
 	}
-	fmt.Printf("closed loop, %4d clients, %s: %7d GETs (%6.0f/s), %d errors, p50 %9s p90 %9s p99 %9s max %9s%s\n",
-		clients, dur, len(lat), float64(len(lat))/dur.Seconds(), errs, quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), lat[len(lat)-1].Round(10*time.Microsecond),
-		r.serverShare(before))
-	return nil
+	return fmt.Sprintf("closed loop, %4d clients, %s: %7d GETs (%6.0f/s), %d errors, p50 %9s p90 %9s p99 %9s max %9s",
+		clients, dur, len(lat), float64(len(lat))/dur.Seconds(), errs, quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), lat[len(lat)-1].Round(10*time.Microsecond)), nil
 }
 
 // openLoop sends GETs at a fixed total rate over conns keep-alive
 // connections, measuring each from its scheduled send time.
-func openLoop(r *benchRegion, key string, ids []string, conns, rate int, dur time.Duration) error {
-	base := r.base
+func openLoop(base, key string, ids []string, conns, rate int, dur time.Duration) (string, error) {
 	n := int(float64(rate) * dur.Seconds())
 	interval := time.Second / time.Duration(rate)
 	type result struct {
@@ -425,7 +525,6 @@ func openLoop(r *benchRegion, key string, ids []string, conns, rate int, dur tim
 		go func() { defer wg.Done(); _ = do(c, "/api/v1/machines/"+ids[i%len(ids)]) }()
 	}
 	wg.Wait()
-	before := r.serverGETs()
 	sched := make(chan int, n)
 	for i := range n {
 		sched <- i
@@ -464,13 +563,11 @@ func openLoop(r *benchRegion, key string, ids []string, conns, rate int, dur tim
 	}
 	slices.Sort(lat)
 	if len(lat) == 0 {
-		return fmt.Errorf("open loop: no successful GET (%d errors)", errs)
+		return "", fmt.Errorf("open loop: no successful GET (%d errors)", errs)
 	}
-	fmt.Printf("open loop,   %4d conns, %5d/s target, %7d GETs in %s (%6.0f/s achieved), %d errors, %d sent >1 ms late, p50 %9s p90 %9s p99 %9s p99.9 %9s max %9s%s\n",
+	return fmt.Sprintf("open loop,   %4d conns, %5d/s target, %7d GETs in %s (%6.0f/s achieved), %d errors, %d sent >1 ms late, p50 %9s p90 %9s p99 %9s p99.9 %9s max %9s",
 		conns, rate, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), errs, late,
-		quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), quantile(lat, .999), lat[len(lat)-1].Round(10*time.Microsecond),
-		r.serverShare(before))
-	return nil
+		quantile(lat, .5), quantile(lat, .9), quantile(lat, .99), quantile(lat, .999), lat[len(lat)-1].Round(10*time.Microsecond)), nil
 }
 
 func login(hc *http.Client, base string) (string, error) {
