@@ -52,6 +52,13 @@ type Machines interface {
 	IssueMachineToken(ctx context.Context, systemID string) (string, error)
 }
 
+// MachineIDs is an optional extension of Machines that the cached machine
+// list needs: the system ids of the page q selects, in order, from one
+// query (the machines themselves come from the Cache).
+type MachineIDs interface {
+	ListMachineIDs(ctx context.Context, q MachineQuery) ([]string, error)
+}
+
 // IPAddresses reserves and releases static addresses.
 type IPAddresses interface {
 	ListIPAddresses(ctx context.Context, subnetID int64) ([]IPAddress, error)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/store"
 )
 
 type userRow struct {
@@ -188,11 +189,13 @@ func (b *Backend) UserByName(ctx context.Context, name string) (api.User, string
 
 // DeleteUser implements api.Users.
 func (b *Backend) DeleteUser(ctx context.Context, id int64) error {
-	res, err := b.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	n, err := b.announced(ctx, KindAPIKeys, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return notFound("user %d", id)
 	}
 	return nil
@@ -222,12 +225,14 @@ func (b *Backend) ListAPIKeys(ctx context.Context, userID int64) ([]api.APIKey, 
 
 // RevokeAPIKey implements api.Users: only the key's owner revokes it.
 func (b *Backend) RevokeAPIKey(ctx context.Context, userID, keyID int64) error {
-	res, err := b.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = ?", now()).
-		Where("id = ? AND user_id = ? AND revoked_at IS NULL", keyID, userID).Exec(ctx)
+	n, err := b.announced(ctx, KindAPIKeys, keyID, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = ?", now()).
+			Where("id = ? AND user_id = ? AND revoked_at IS NULL", keyID, userID).Exec(ctx)
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return notFound("api key %d of user %d", keyID, userID)
 	}
 	return nil
