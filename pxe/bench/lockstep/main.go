@@ -2,7 +2,7 @@
 // measure the ceiling of lock-step TFTP in `make bench-tftp`: how fast can a
 // client go against a server that does nothing but one blocking recv(2) and
 // one send(2) per block? It is not part of the product (no name checks, no
-// netascii, no WRQ, whole files held in memory): see pxe/README.md.
+// netascii, no WRQ, files mapped whole): see pxe/README.md.
 //
 // Each transfer runs on its own OS thread with a blocking socket (no Go
 // netpoller): per block exactly one send and one recv, like a C server.
@@ -64,7 +64,7 @@ func main() {
 				tsize = true
 			}
 		}
-		data, err := os.ReadFile(filepath.Join(*dir, filepath.Clean("/"+string(parts[0]))))
+		data, err := mapFile(filepath.Join(*dir, filepath.Clean("/"+string(parts[0]))))
 		if err != nil {
 			log.Printf("%s: %v", parts[0], err)
 			continue
@@ -76,8 +76,25 @@ func main() {
 			if err := send(la.IP, ra, data, blk, oack, *spin); err != nil {
 				log.Printf("%s: %v", ra, err)
 			}
+			if len(data) > 0 {
+				_ = syscall.Munmap(data)
+			}
 		}()
 	}
+}
+
+// mapFile maps a file read-only (page cache, no copy, no Go heap).
+func mapFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return nil, err
+	}
+	return syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 }
 
 // send runs one lock-step transfer from a new socket (a new TID).
