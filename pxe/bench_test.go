@@ -120,7 +120,7 @@ func TestBenchTFTP(t *testing.T) {
 	const big, small = 64 << 20, 16 << 20
 	benchFile(t, dir, "big.bin", big)
 	benchFile(t, dir, "small.bin", small)
-	runs, concRuns := 5, 3
+	runs, concRuns := 7, 3
 
 	// Send-ahead window sweep: one server per window, same veth, runs
 	// interleaved across windows so background load spreads evenly.
