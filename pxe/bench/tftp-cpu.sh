@@ -26,8 +26,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
-go build -o "$W/lockstep" ./pxe/bench/lockstep
-go build -o "$W/tftpserve" ./pxe/bench/tftpserve
+"${GO:-go}" build -o "$W/lockstep" ./pxe/bench/lockstep
+"${GO:-go}" build -o "$W/tftpserve" ./pxe/bench/tftpserve
 mkdir "$W/root"
 head -c $((64 << 20)) /dev/urandom >"$W/root/big.bin"
 head -c $((16 << 20)) "$W/root/big.bin" >"$W/root/small.bin"
