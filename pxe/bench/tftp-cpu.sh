@@ -15,6 +15,9 @@
 set -euo pipefail
 RUNS=${1:-7}
 CLIENTS=${2:-20}
+for b in perf atftp in.tftpd ip; do
+	command -v "$b" >/dev/null || { echo "tftp-cpu: needs $b (perf: apt-get install linux-perf; atftp; tftpd-hpa; iproute2)" >&2; exit 1; }
+done
 cd "$(dirname "$0")/../.."
 W=$(mktemp -d)
 S=tftpcpu-s-$$ C=tftpcpu-c-$$
