@@ -141,18 +141,24 @@ ON_SRV=(ip netns exec "$NS_SRV" taskset -c "$SRV_CPU" nice -n "$NICE")
 ON_PEER=(ip netns exec "$NS_PEER" taskset -c "$SRV_CPU" nice -n "$NICE")
 if [ "$SRV_QUOTA" -gt 0 ]; then
   # A server (or partner) joins its CPU cgroup, capped at SRV_QUOTA % of one
-  # core in 10 ms periods, before it execs.
+  # core, before it execs. The period is 10 ms, longer for caps under 10 %
+  # (the kernel wants a quota of at least 1 ms).
+  PERIOD=$(( SRV_QUOTA >= 10 ? 10000 : (100000 + SRV_QUOTA - 1) / SRV_QUOTA ))
+  QUOTA=$(( PERIOD * SRV_QUOTA / 100 ))
   mkcg() {
     if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-      mkdir "/sys/fs/cgroup/$1" && echo "$((SRV_QUOTA * 100)) 10000" > "/sys/fs/cgroup/$1/cpu.max"
+      mkdir "/sys/fs/cgroup/$1" && echo "$QUOTA $PERIOD" > "/sys/fs/cgroup/$1/cpu.max" || return 1
       echo "/sys/fs/cgroup/$1"
     else
-      mkdir "/sys/fs/cgroup/cpu/$1" && echo 10000 > "/sys/fs/cgroup/cpu/$1/cpu.cfs_period_us" &&
-        echo "$((SRV_QUOTA * 100))" > "/sys/fs/cgroup/cpu/$1/cpu.cfs_quota_us"
+      mkdir "/sys/fs/cgroup/cpu/$1" && echo "$PERIOD" > "/sys/fs/cgroup/cpu/$1/cpu.cfs_period_us" &&
+        echo "$QUOTA" > "/sys/fs/cgroup/cpu/$1/cpu.cfs_quota_us" || return 1
       echo "/sys/fs/cgroup/cpu/$1"
     fi
   }
-  CG=$(mkcg benchdhcp$SUF) CGP=$(mkcg benchdhcpp$SUF)
+  CG=/sys/fs/cgroup/cpu/benchdhcp$SUF CGP=/sys/fs/cgroup/cpu/benchdhcpp$SUF # for cleanup
+  [ -e /sys/fs/cgroup/cgroup.controllers ] && CG=/sys/fs/cgroup/benchdhcp$SUF CGP=/sys/fs/cgroup/benchdhcpp$SUF
+  mkcg benchdhcp$SUF > /dev/null && mkcg benchdhcpp$SUF > /dev/null ||
+    { echo "bench-dhcp: cannot create a CPU cgroup capped at $SRV_QUOTA % ($QUOTA µs per $PERIOD µs)"; exit 1; }
   ON_SRV=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "${ON_SRV[@]}")
   ON_PEER=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CGP" "${ON_PEER[@]}")
 fi
@@ -316,7 +322,7 @@ declare -A BEST BEST_ACH BEST_CPU ALIVE ENDED PASSES FAILS ACHS CPUS ALL_BEST AL
 for name in "${NAMES[@]}"; do ALL_BEST[$name]="" ALL_ACH[$name]="" ALL_CPU[$name]=""; done
 RATIOS="" PRATIOS=""
 
-echo "bench-dhcp: $NCPU CPUs; servers on CPU $SRV_CPU (${SRV_QUOTA/#0/100} % of it), $PROCS perfdhcp (-g $THREADS) on CPU $CLI_CPU;" \
+echo "bench-dhcp: $NCPU CPUs; servers on CPU $SRV_CPU (${SRV_QUOTA/#0/100} % of it${QUOTA:+: $QUOTA µs per $PERIOD µs}), $PROCS perfdhcp (-g $THREADS) on CPU $CLI_CPU;" \
   "net.core.rmem_default=$(sysctl -n net.core.rmem_default) for the run (was $OLD_RMEM_DEFAULT);" \
   "${STEP_SECS}s per try, a step passes with $NEED of $TRIES tries at drops < ${MAXDROP}%; $RUNS run(s)"
 
