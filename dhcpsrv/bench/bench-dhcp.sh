@@ -308,7 +308,7 @@ step() {
       printf "%s %s %.0f %.0f %.0f %s\n", ach, d, cpu, s / hz * 1e5 / w, c / hz * 1e5 / w, off }'
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -n | awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 round() { awk '{printf "%.0f\n", $1}'; }
 
 NAMES=("ISC dhcpd 4.4" "Kea 2.2" "ironkit" "ironkit+partner")
@@ -405,12 +405,16 @@ if [ "$RUNS" -gt 1 ]; then
       each="" r=""
       read -r -a a <<<"${ALL_ACH[$name]}"; read -r -a k <<<"${ALL_ACH["Kea 2.2"]}"
       for i in "${!a[@]}"; do
-        x=$(awk -v a="${a[$i]}" -v k="${k[$i]}" 'BEGIN {if (k>0) printf "%.2f", a/k; else print 0}')
-        each="$each${each:+, }$x×" r="$r $x"
+        x=$(awk -v a="${a[$i]}" -v k="${k[$i]}" 'BEGIN {if (k>0 && a>0) printf "%.2f", a/k; else print "n/a"}')
+        [ "$x" = n/a ] || x="$x×"
+        each="$each${each:+, }$x" r="$r ${x%×}"
       done
-      med="$(median <<<"$r")×"
+      med=$(median <<<"${r//n\/a/}")
+      [ "$med" = 0 ] && med=n/a || med=$(awk -v m="$med" 'BEGIN {printf "%.2f×", m}')
     fi
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$(median <<<"${ALL_BEST[$name]}")" \
+    mstep=$(median <<<"${ALL_BEST[$name]}")
+    [ "$mstep" != 0 ] || mstep="< ${RATES%% *}"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$mstep" \
       "$(median <<<"${ALL_ACH[$name]}")" "$(median <<<"${ALL_CPU[$name]}")" "$each" "$med"
   done
 fi
