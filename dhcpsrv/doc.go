@@ -75,7 +75,9 @@
 // server) ironkit answered 2.15–2.96× Kea's DORA/s (median 2.5×) and, with
 // a hot-standby partner attached, 1.62–2.00× (median 1.81×), while
 // fdatasyncing every lease before its ACK (Kea's memfile does not fsync).
-// Per DORA at saturation ironkit spent 27–36 µs of CPU, Kea 63–85.
+// Per DORA at saturation ironkit spent 27–36 µs of CPU, Kea 63–85. With a
+// whole core per server one run gave 1.40×, a lower bound: perfdhcp on the
+// machine's other core could not offer more than about 10,000 DORA/s.
 //
 // # Metrics
 //
