@@ -68,14 +68,16 @@
 // # Performance
 //
 // `make bench-dhcp` runs perfdhcp against ironkit, Kea 2.2 (memfile,
-// persist=true, single-threaded) and ISC dhcpd 4.4 in one run; README.md
-// holds the figures with the commands. On this project's 2-core shared
-// machine (noisy: other builds ran alongside) the latest run gave ironkit
-// 10,000 DORA/s vs Kea 4,000 (2.46×) and 8,000 with a hot-standby partner
-// (1.93×); across three runs ironkit / Kea was 1.45×, 2.46× and 5.11×
-// (median 2.46×), the pair always at or above Kea without HA. Per DORA
-// ironkit spends 0.4–0.55× Kea's CPU while fdatasyncing every lease
-// (Kea's memfile does not fsync). Above ≈ 10,000/s perfdhcp itself drops.
+// persist=true, single-threaded) and ISC dhcpd 4.4 in one run, with every
+// server pinned to the same core and capped at the same CPU budget and
+// perfdhcp on the other core; README.md holds the method, every run and
+// the commands. Over six runs (three at 10 %, three at 7 % of a core per
+// server) ironkit answered 2.15–2.96× Kea's DORA/s (median 2.5×) and, with
+// a hot-standby partner attached, 1.62–2.00× (median 1.81×), while
+// fdatasyncing every lease before its ACK (Kea's memfile does not fsync).
+// Per DORA at saturation ironkit spent 27–36 µs of CPU, Kea 63–85. With a
+// whole core per server one run gave 1.40×, a lower bound: perfdhcp on the
+// machine's other core could not offer more than about 10,000 DORA/s.
 //
 // # Metrics
 //

@@ -80,10 +80,16 @@ func WithPorts(client, relay uint16) Opt {
 	return func(s *Server) { s.cfg.clientPort, s.cfg.relayPort = client, relay }
 }
 
+// defaultCommitWindow is WithCommitWindow's default.
+const defaultCommitWindow = 8 * time.Millisecond
+
 // WithCommitWindow sets how long the lease log lingers after the first
 // record of a batch before one fdatasync makes the batch durable (default
-// 2ms): ACKs wait up to that much longer, and the server spends far less
-// CPU on syncs at high rates. 0 syncs as soon as the previous sync ends.
+// 8ms): ACKs wait up to that much longer (nothing, next to a DHCP client's
+// 4 s retransmission timer), and the server spends far less CPU on syncs:
+// one write and fdatasync cost about 50 µs of CPU, as much as the rest of
+// a DORA, so at 1,000 DORA/s a 2ms window spends 25 µs per DORA on syncs
+// and an 8ms one 6 µs. 0 syncs as soon as the previous sync ends.
 func WithCommitWindow(d time.Duration) Opt { return func(s *Server) { s.window = d } }
 
 // WithReaders sets how many goroutines read each socket (default 1). More
@@ -102,7 +108,7 @@ func New(cfg Config, opts ...Opt) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now, window: 2 * time.Millisecond,
+		cfg: c, log: slog.New(slog.DiscardHandler), now: time.Now, window: defaultCommitWindow,
 		readers: 1,
 		table:   newLeaseTable(), ready: make(chan struct{}),
 		outbox: map[*ipv4.PacketConn][]outMsg{},
