@@ -137,11 +137,16 @@ func TestVMProvisioning(t *testing.T) {
 	w.uploadImage(t)
 	t.Logf("%6s  region and rack up, network and image configured through the API", since(w.started))
 
+	// Taps first: Segment is not safe for concurrent use.
+	taps := make([]string, len(vms))
+	for i := range vms {
+		taps[i] = w.seg.AddTap(t)
+	}
 	t.Run("machines", func(t *testing.T) {
-		for _, spec := range vms {
+		for i, spec := range vms {
 			t.Run(spec.name, func(t *testing.T) {
 				t.Parallel()
-				w.provision(t, spec)
+				w.provision(t, spec, taps[i])
 			})
 		}
 	})
@@ -433,11 +438,11 @@ func (m *machine) mark(t *testing.T, what string) {
 }
 
 // provision runs one VM through the whole lifecycle.
-func (w *world) provision(t *testing.T, spec vmSpec) {
+func (w *world) provision(t *testing.T, spec vmSpec, tap string) {
 	m := &machine{w: w, spec: spec, dir: filepath.Join(w.dir, "bmc-"+spec.name)}
 	m.disk = filepath.Join(m.dir, "disk.img")
 	m.serial = filepath.Join(m.dir, "serial.log")
-	m.startBMC(t)
+	m.startBMC(t, tap)
 	t.Cleanup(func() {
 		if t.Failed() {
 			m.diagnose(t)
@@ -506,13 +511,12 @@ func (w *world) provision(t *testing.T, spec vmSpec) {
 
 // startBMC writes the BMC's lan.conf, emulator file, chassis-control
 // program and VM description, and starts ipmi_sim in the BMC namespace.
-func (m *machine) startBMC(t *testing.T) {
+func (m *machine) startBMC(t *testing.T, tap string) {
 	t.Helper()
 	w, spec := m.w, m.spec
 	must(t, os.MkdirAll(filepath.Join(m.dir, "state"), 0o755))
 	must(t, os.WriteFile(m.disk, nil, 0o644))
 	must(t, os.Truncate(m.disk, diskBytes))
-	tap := w.seg.AddTap(t)
 	rom := ""
 	args := []string{"-m", "512", "-smp", "1", "-accel", "tcg", "-display", "none", "-monitor", "none",
 		"-chardev", "file,id=ser,path=" + m.serial + ",append=on", "-serial", "chardev:ser",
@@ -529,8 +533,10 @@ func (m *machine) startBMC(t *testing.T) {
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	} else {
 		// SeaBIOS + the NIC's iPXE ROM: DHCP → TFTP lpxelinux.0 → the
-		// rack's pxelinux.cfg/01-<mac>.
-		args = append(args, "-machine", "pc")
+		// rack's pxelinux.cfg/01-<mac>. SeaBIOS logs its boot choices
+		// ("Booting from Hard Disk...") on the debug console.
+		args = append(args, "-machine", "pc",
+			"-chardev", "file,id=dbg,path="+filepath.Join(m.dir, "firmware.log")+",append=on", "-device", "isa-debugcon,iobase=0x402,chardev=dbg")
 	}
 	env := fmt.Sprintf("NETNS=%q\nNAME=%q\nQEMU_ARGS=%q\nNET_DEVICE=%q\nDISK_DEVICE=%q\n", w.seg.Bridge.Name, "ironkit-e2e-"+spec.name,
 		strings.Join(args, " "), "virtio-net-pci,netdev=n0,mac="+spec.mac+rom, "virtio-blk-pci,drive=d0")
@@ -660,6 +666,19 @@ func (m *machine) checkDeployed(t *testing.T) {
 	m.waitFor(t, "the installed system's log line", 30*time.Second, func() bool {
 		return strings.Contains(m.serialLog(), "ironkit-deployed: booted signalled")
 	})
+	// The rack's boot config said local and the firmware went on to the
+	// disk: GRUB's "Local disk" entry (UEFI), SeaBIOS's disk boot after
+	// the network boot (BIOS).
+	if m.spec.uefi {
+		if s := m.serialLog(); !strings.Contains(s, "Booting `Local disk'") {
+			t.Errorf("the serial console shows no GRUB local-disk entry after the installation")
+		}
+	} else {
+		fw, _ := os.ReadFile(filepath.Join(m.dir, "firmware.log"))
+		if i := bytes.LastIndex(fw, []byte("Booting from ROM")); i < 0 || !bytes.Contains(fw[i:], []byte("Booting from Hard Disk")) {
+			t.Errorf("SeaBIOS did not boot the disk after a network boot; its log ends:\n%s", tail(string(fw), 1500))
+		}
+	}
 	s := m.serialLog()
 	for _, want := range []string{"ironkit-ephemeral: NoCloud seed written to /dev/vda1", "ironkit-deployed: seed on /dev/vda1"} {
 		if !strings.Contains(s, want) {
