@@ -214,6 +214,13 @@ func (w *world) build(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644))
 		_ = os.RemoveAll(cache)
 		must(t, os.Rename(tmp, cache))
+		// Artifacts of earlier scripts are of no further use.
+		old, _ := filepath.Glob(filepath.Join(filepath.Dir(cache), "*"))
+		for _, o := range old {
+			if o != cache {
+				_ = os.RemoveAll(o)
+			}
+		}
 	}
 }
 
