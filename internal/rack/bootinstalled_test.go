@@ -23,6 +23,8 @@ func TestBootLookupDeployingAndArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := r.svc.Store()
+	// Only a rack serving DHCP answers for machines (their VLAN unknown).
+	dhcpNetwork(t, st, "10.99.2.0/24", reply.RackID, 0)
 	const mac = "52:54:00:00:20:01"
 	sid := machineIn(t, st, "inst", mac, lifecycle.Deploying)
 	if got := bootLookup(t, r.url, reply.Token, mac); got.Purpose != "deploy" || got.Token == "" {
