@@ -373,6 +373,10 @@ func (w *world) network(t *testing.T, rackID int64) {
 	var sn api.Subnet
 	w.must(t, "POST", "/subnets", api.Subnet{Name: "e2e", VLANID: vlan.ID, CIDR: subnet}, &sn, 201)
 	w.must(t, "POST", "/ipranges", api.IPRange{SubnetID: sn.ID, Type: "dynamic", StartIP: "10.81.0.100", EndIP: "10.81.0.150"}, nil, 201)
+	// The controllers' and BMCs' addresses are not the region's to hand
+	// out: deployments get static addresses from .151 up.
+	w.must(t, "POST", "/ipranges", api.IPRange{SubnetID: sn.ID, Type: "reserved", StartIP: "10.81.0.1", EndIP: "10.81.0.99",
+		Comment: "region, rack, BMCs"}, nil, 201)
 	w.must(t, "PATCH", fmt.Sprintf("/vlans/%d", vlan.ID), map[string]any{"dhcp_on": true, "primary_rack": rackID}, nil, 200)
 	// The rack serves DHCP once it has pulled the new config.
 	deadline := time.Now().Add(60 * time.Second)
@@ -489,6 +493,11 @@ func (w *world) provision(t *testing.T, spec vmSpec, tap string) {
 	w.must(t, "POST", "/machines/"+m.systemID+"/actions/deploy", api.ActionRequest{OSystem: imageOS, DistroSeries: imageRelease}, nil, 200)
 	m.mark(t, "allocated, deploy")
 	m.waitFor(t, "the installed signal", 4*time.Minute, func() bool {
+		var now api.Machine
+		w.must(t, "GET", "/machines/"+m.systemID, nil, &now, 200)
+		if lifecycle.IsFailed(now.Status) {
+			t.Fatalf("%s: the machine went to %s waiting for the installed signal", spec.name, now.StatusTitle)
+		}
 		var evs []api.Event
 		w.must(t, "GET", "/events?type=installed&system_id="+m.systemID, nil, &evs, 200)
 		return len(evs) > 0
