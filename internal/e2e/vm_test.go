@@ -701,6 +701,19 @@ func (m *machine) checkDeployed(t *testing.T) {
 			t.Errorf("serial console lacks %q", want)
 		}
 	}
+	// The installed system configured the static address the region
+	// claimed for the deployment, from the seed's network-config.
+	var mach api.Machine
+	m.w.must(t, "GET", "/machines/"+m.systemID, nil, &mach, 200)
+	static := ""
+	for _, ip := range mach.IPAddresses {
+		if strings.Contains(s, "ironkit-deployed: network: static "+ip+"/24") {
+			static = ip
+		}
+	}
+	if static == "" {
+		t.Errorf("the installed system did not configure any of the machine's addresses %v statically", mach.IPAddresses)
+	}
 	var evs []api.Event
 	m.w.must(t, "GET", "/events?type=deployment-done&system_id="+m.systemID, nil, &evs, 200)
 	if len(evs) != 1 || evs[0].Actor != "machine:"+m.systemID {
