@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Builds ironkit's ephemeral environment from Debian packages: the kernel of
-# linux-image-amd64, busybox-static, the NIC and disk modules, and
-# scripts/ephemeral/ironkit-ephemeral.sh as /init's body. Writes
-# OUT/vmlinuz and OUT/initrd.img (serve them as the rack's
-# ephemeral/amd64/vmlinuz and ephemeral/amd64/initrd.img).
+# linux-image-amd64, busybox-static, the NIC, disk and FAT modules, and
+# scripts/ephemeral/lib.sh + scripts/ephemeral/ironkit-ephemeral.sh as
+# /init's body. Writes OUT/vmlinuz and OUT/initrd.img (serve them as the
+# rack's ephemeral/amd64/vmlinuz and ephemeral/amd64/initrd.img).
 #
 #   scripts/build-ephemeral.sh OUT
+#
+# IRONKIT_INIT_SCRIPT=FILE puts FILE after lib.sh instead (what
+# scripts/build-deployed-image.sh does for the deployed system's initrd).
+# The downloaded kernel package is kept in $IRONKIT_TEST_CACHE/debs
+# (default /var/cache/ironkit-test/debs) when that directory is writable.
 #
 # Needs apt-get (download only), dpkg, cpio, gzip and busybox-static.
 set -euo pipefail
@@ -25,8 +30,14 @@ fi
 
 pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n1)
 [ -n "$pkg" ] || { echo "build-ephemeral: apt-cache knows no linux-image-amd64 (run apt-get update)" >&2; exit 1; }
-(cd "$work" && apt-get download -q "$pkg" >/dev/null)
-dpkg -x "$work"/"$pkg"_*.deb "$work/kernel"
+cache=${IRONKIT_TEST_CACHE:-/var/cache/ironkit-test}/debs
+deb=$(ls "$cache"/"$pkg"_*.deb 2>/dev/null | head -n1 || true)
+if [ -z "$deb" ]; then
+	(cd "$work" && apt-get download -q "$pkg" >/dev/null)
+	deb=$(ls "$work"/"$pkg"_*.deb | head -n1)
+	if mkdir -p "$cache" 2>/dev/null && cp "$deb" "$cache/" 2>/dev/null; then :; fi
+fi
+dpkg -x "$deb" "$work/kernel"
 kver=${pkg#linux-image-}
 cp "$work/kernel/boot/vmlinuz-$kver" "$out/vmlinuz"
 mods=$work/kernel/lib/modules/$kver
@@ -50,7 +61,7 @@ add() {
 	for d in $(modinfo -F depends "$f" | tr ',' ' '); do add "$d"; done
 	order+=("$f")
 }
-for m in virtio_pci virtio_net virtio_blk e1000 e1000e ahci sd_mod; do add "$m"; done
+for m in virtio_pci virtio_net virtio_blk e1000 e1000e ahci sd_mod vfat nls_cp437 nls_ascii nls_utf8; do add "$m"; done
 {
 	echo '#!/bin/sh'
 	echo 'export PATH=/bin'
@@ -64,7 +75,7 @@ for m in virtio_pci virtio_net virtio_blk e1000 e1000e ahci sd_mod; do add "$m";
 		esac
 		echo "insmod /lib/modules/${b%.ko*}.ko"
 	done
-	cat "$here/ephemeral/ironkit-ephemeral.sh"
+	cat "$here/ephemeral/lib.sh" "${IRONKIT_INIT_SCRIPT:-$here/ephemeral/ironkit-ephemeral.sh}"
 } >"$root/init"
 chmod 755 "$root/init"
 cat >"$root/usr/share/udhcpc/default.script" <<'UDHCPC'

@@ -135,6 +135,17 @@ func (s *Service) lookupBoot(ctx context.Context, mac string) (rpc.BootReply, er
 	return r, nil
 }
 
+// forgetBoot drops mac's cached boot lookup. A DHCP acknowledgement
+// starts a new boot (or is the booted system's own DHCP, after its config
+// was rendered), and a new boot must follow the machine's status now, not
+// the answer of the boot before: a deployment that signalled "installed"
+// and rebooted within bootCacheTTL boots from disk, not the installer again.
+func (s *Service) forgetBoot(mac string) {
+	s.bootMu.Lock()
+	delete(s.boots, mac)
+	s.bootMu.Unlock()
+}
+
 // BootParams implements pxe.BootSource. A MAC's boot is looked up on the
 // region (its fresh purpose and, for commissioning, testing, disk
 // erasing, deploying and rescue, a machine token that goes on the kernel
@@ -165,6 +176,7 @@ func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootPara
 			looked = true
 			if r.Known {
 				p.Purpose, p.Hostname = pxe.Purpose(r.Purpose), r.Hostname
+				p.Extra = append(p.Extra, r.Args...)
 			}
 			if r.Token != "" {
 				p.Token, p.MetadataURL = r.Token, base+r.MetadataPath

@@ -476,6 +476,9 @@ func (s *Service) leaseLoop(ctx context.Context) {
 // hook queues a lease event (dhcpsrv calls it after the lease is durable).
 func (s *Service) hook(e dhcpsrv.LeaseEvent) {
 	l := e.Lease
+	if e.Type == dhcpsrv.EventCommit || e.Type == dhcpsrv.EventRenew {
+		s.forgetBoot(l.MAC.String())
+	}
 	if err := s.queue.push(rpc.LeaseEvent{Type: e.Type.String(), Addr: l.Addr, MAC: l.MAC.String(), Host: l.Hostname,
 		Subnet: l.Subnet, Start: l.Start, Expiry: l.Expiry}); err != nil {
 		s.log.Warn("queue lease event", "err", err)

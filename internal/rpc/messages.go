@@ -71,6 +71,10 @@ type BootReply struct {
 	// MetadataPath is the machine's metadata API path on the region
 	// (/api/v1/metadata/<system id>), set with Token.
 	MetadataPath string `json:"metadata_path,omitempty"`
+	// Args go on the ephemeral environment's kernel command line besides
+	// the purpose, e.g. ironkit.erase=1 for a disk-erasing machine (whose
+	// purpose is "commission").
+	Args []string `json:"args,omitempty"`
 }
 
 // Command kinds a rack executes.

@@ -7,68 +7,21 @@
 # …/api/v1/metadata/<system_id> otherwise), ironkit.token=, BOOTIF=,
 # ironkit.erase=1, ironkit.test=1, and optionally ironkit.ip=CIDR and
 # ironkit.gw= for a static address instead of DHCP.
-# HTTP goes through busybox nc (HTTP/1.0; busybox wget crashes in a bare
-# initramfs).
+# scripts/ephemeral/lib.sh (log, arg, http, fetch, json_str) comes before
+# this body in /init.
+#
+# A deployment writes the image to the boot disk (verifying its SHA-256),
+# then, when the image's first partition is FAT (the ESP of the images
+# scripts/build-deployed-image.sh builds), writes the cloud-init NoCloud
+# seed to /nocloud on it: meta-data, user-data, network-config (netplan v2
+# as JSON) and "ironkit" (metadata_url= and token=, for the installed
+# system's "booted" signal, as cloud-init's phone-home would).
 
-log() { echo "ironkit-ephemeral: $*" >&2; }
-
-# Applets this script uses that a minimal initramfs may not link.
-for a in head dd sync ln tr cut sed grep nc; do
-	[ -e "/bin/$a" ] || /bin/busybox ln -s busybox "/bin/$a"
-done
-
-arg() { # arg NAME: the value of NAME= on the kernel command line
-	for w in $(cat /proc/cmdline); do
-		case "$w" in "$1="*) echo "${w#*=}"; return 0 ;; esac
-	done
-	return 1
-}
-
+LOG_TAG=ironkit-ephemeral
 PURPOSE=$(arg ironkit.purpose)
 MD=$(arg ironkit.metadata_url)
+MD=${MD%/} # rackd renders the enlist root with a trailing slash
 TOKEN=$(arg ironkit.token)
-
-# http METHOD URL [BODY]: prints the response body; returns 1 unless 2xx.
-http() {
-	u=${2#http://}
-	hp=${u%%/*}
-	path=/${u#*/}
-	[ "$path" = "/$u" ] && path=/
-	host=${hp%:*}
-	port=${hp##*:}
-	[ "$port" = "$hp" ] && port=80
-	body=${3:-}
-	auth=""
-	[ -n "$TOKEN" ] && auth="Authorization: Bearer $TOKEN\r\n"
-	# Retried while nothing answers (the link may still be coming up).
-	for try in 1 2 3 4 5 6 7 8 9 10; do
-		printf "%s %s HTTP/1.0\r\nHost: %s\r\n${auth}Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" \
-			"$1" "$path" "$hp" "${#body}" "$body" | nc "$host" "$port" >/tmp/resp 2>/dev/null
-		status=$(head -n 1 /tmp/resp | cut -d' ' -f2)
-		[ -n "$status" ] && break
-		sleep 1
-	done
-	tr -d '\r' </tmp/resp | sed '1,/^$/d'
-	case "$status" in 2*) return 0 ;; esac
-	log "$1 $2: HTTP ${status:-none}: $(tr -d '\r' </tmp/resp | sed '1,/^$/d' | head -c 300)"
-	return 1
-}
-
-# fetch URL DEST: streams a body to DEST (a disk), headers stripped.
-fetch() {
-	u=${1#http://}
-	hp=${u%%/*}
-	path=/${u#*/}
-	host=${hp%:*}
-	port=${hp##*:}
-	[ "$port" = "$hp" ] && port=80
-	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" | nc "$host" "$port" | {
-		read -r line
-		case "$line" in *" 200 "*) ;; *) log "GET $1: $line"; exit 1 ;; esac
-		while read -r line; do [ "$line" = "$(printf '\r')" ] || [ -z "$line" ] && break; done
-		cat >"$2"
-	}
-}
 
 netup() {
 	for n in /sys/class/net/*; do
@@ -125,6 +78,26 @@ inventory_json() {
 	printf '}}'
 }
 
+# seed DISK: the NoCloud seed on the installed image's first partition,
+# when it is FAT; an image without one gets none (logged).
+seed() {
+	blockdev --rereadpt "/dev/$1" 2>/dev/null || partprobe "/dev/$1" 2>/dev/null
+	case "$1" in *[0-9]) part=/dev/${1}p1 ;; *) part=/dev/${1}1 ;; esac
+	for i in 1 2 3 4 5; do [ -b "$part" ] && break; sleep 1; done
+	mkdir -p /target
+	if ! mount -t vfat "$part" /target 2>/dev/null; then
+		log "no FAT first partition on /dev/$1: no NoCloud seed written"
+		return 0
+	fi
+	mkdir -p /target/nocloud
+	http GET "$MD/nocloud/meta-data" >/target/nocloud/meta-data
+	http GET "$MD/nocloud/user-data" >/target/nocloud/user-data
+	sed -n 's/.*"network_config":\(.*\),"user_data":.*/\1/p' /tmp/deploy >/target/nocloud/network-config
+	printf 'metadata_url=%s\ntoken=%s\n' "$MD" "$TOKEN" >/target/nocloud/ironkit
+	umount /target
+	log "NoCloud seed written to $part"
+}
+
 heartbeat() { http POST "$MD/heartbeat" >/dev/null; }
 
 signal() { http POST "$MD/signal" "{\"status\":\"$1\",\"log\":\"$2\"}" >/dev/null; }
@@ -169,13 +142,21 @@ commission)
 deploy)
 	heartbeat
 	http GET "$MD/deploy" >/tmp/deploy || finish failed-deploy
-	url=$(sed -n 's/.*"image_url":"\([^"]*\)".*/\1/p' /tmp/deploy)
-	disk=$(sed -n 's/.*"boot_disk":"\([^"]*\)".*/\1/p' /tmp/deploy)
+	url=$(json_str /tmp/deploy image_url)
+	want=$(json_str /tmp/deploy image_sha256)
+	disk=$(json_str /tmp/deploy boot_disk)
 	log "writing $url to /dev/$disk"
 	if fetch "$url" "/dev/$disk"; then
-		heartbeat
 		sync
-		signal installed "image written to /dev/$disk"
+		got=$(cat /tmp/fetched.sha256)
+		if [ -n "$want" ] && [ "$got" != "$want" ]; then
+			signal failed "image $url: sha256 $got, the region said $want"
+			finish failed-deploy
+		fi
+		heartbeat
+		seed "$disk"
+		sync
+		signal installed "image written to /dev/$disk (sha256 $got)"
 		log "installed; rebooting"
 		reboot -f
 	fi

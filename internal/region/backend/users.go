@@ -308,11 +308,11 @@ func (b *Backend) GetRack(ctx context.Context, id int64) (api.Rack, error) {
 		}
 		return api.Rack{}, err
 	}
-	out := rackAPI(&r)
-	if err := b.addRackStatus(ctx, []api.Rack{out}); err != nil {
+	out := []api.Rack{rackAPI(&r)}
+	if err := b.addRackStatus(ctx, out); err != nil {
 		return api.Rack{}, err
 	}
-	return out, nil
+	return out[0], nil
 }
 
 // rackStatusRow is the rack RPC's last heartbeat (table rack_status,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +49,35 @@ func tokenStatuses(phase []lifecycle.Status) string {
 // ErrNotServing is a boot lookup from a rack that does not serve the VLAN
 // the machine boots on.
 var ErrNotServing = errors.New("rackrpc: the rack does not serve the machine's VLAN")
+
+// bootArgs go on the ephemeral environment's kernel command line besides
+// the purpose, by status (data, not code): what a "commission" boot does
+// when the machine is testing or erasing its disks.
+var bootArgs = map[lifecycle.Status][]string{
+	lifecycle.Testing:     {"ironkit.test=1"},
+	lifecycle.DiskErasing: {"ironkit.erase=1"},
+}
+
+// installedSinceDeploy reports whether the machine signalled "installed"
+// after it last entered Deploying: the image is on its disk, so it boots
+// from the disk (purpose local) while the installed system comes up and
+// signals "booted". Netbooting the deployment again would loop.
+func installedSinceDeploy(ctx context.Context, st *store.Store, systemID string) (bool, error) {
+	evs, err := st.Events(ctx, systemID)
+	if err != nil {
+		return false, err
+	}
+	var deploy, installed int64
+	for _, e := range evs {
+		switch {
+		case e.To == lifecycle.Deploying && e.From != lifecycle.Deploying:
+			deploy = e.ID
+		case e.Type == "installed":
+			installed = e.ID
+		}
+	}
+	return installed > deploy, nil
+}
 
 // bootPurpose is how a machine in status st boots.
 func bootPurpose(st lifecycle.Status) string {
@@ -121,7 +151,19 @@ func (s *Server) BootForRack(ctx context.Context, rack int64, mac net.HardwareAd
 		}
 	}
 	out := rpc.BootReply{Known: true, BootMachine: rpc.BootMachine{MAC: mac.String(), SystemID: m.SystemID,
-		Hostname: m.Hostname, Purpose: bootPurpose(m.Status)}}
+		Hostname: m.Hostname, Purpose: bootPurpose(m.Status)}, Args: slices.Clone(bootArgs[m.Status])}
+	if m.Status == lifecycle.Deploying {
+		done, err := installedSinceDeploy(ctx, st, m.SystemID)
+		if err != nil {
+			return rpc.BootReply{}, err
+		}
+		if done {
+			// No token either: minting one would revoke the one the
+			// installed system phones home with.
+			out.Purpose = "local"
+			return out, nil
+		}
+	}
 	phase, ok := tokenPhases[m.Status]
 	if !ok {
 		return out, nil
