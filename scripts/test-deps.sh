@@ -13,7 +13,7 @@ PKGS=(
   qemu-system-x86 ipxe-qemu ipxe ovmf
   openipmi ipmitool
   kmod iproute2 tcpdump cpio wrk
-  pxelinux syslinux-common grub-efi-amd64-bin
+  pxelinux syslinux syslinux-common grub-efi-amd64-bin mtools dosfstools fdisk
   chromium chromium-driver
 )
 

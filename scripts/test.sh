@@ -13,6 +13,11 @@ trap 'rm -f "$IRONKIT_BACKENDS_REPORT"' EXIT
 start=$(date +%s)
 ./scripts/with-postgres.sh go test -race -count=1 -timeout 15m ./... "$@"
 rc=$?
+# The real-VM end-to-end test (internal/e2e: two QEMU VMs, BIOS and UEFI,
+# through regiond and rackd) runs on its own after the others, so that the
+# parallel package tests do not slow its TCG guests; it skips with a message
+# when not root.
+IRONKIT_E2E=1 go test -race -count=1 -timeout 15m -run TestVMProvisioning ./internal/e2e/ || rc=1
 # A short fuzz run of the DHCP packet path (its seed corpus already ran above
 # as part of the ordinary tests).
 go test -run '^$' -fuzz FuzzHandle -fuzztime 10s ./dhcpsrv || rc=1
