@@ -47,6 +47,10 @@ type BootMachine struct {
 	Hostname string `json:"hostname"`
 	// Purpose is a pxe.Purpose ("commission", "deploy", "local", …).
 	Purpose string `json:"purpose"`
+	// Extra are kernel command line words for the ephemeral environment
+	// besides the purpose (ironkit.test=1 while testing, ironkit.erase=1
+	// while erasing disks).
+	Extra []string `json:"extra,omitempty"`
 }
 
 // BootRequest asks the region how one MAC boots now (POST /boot, when a

@@ -1,7 +1,6 @@
 package simdc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,9 +17,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ironkit/ironkit/internal/config"
+	"github.com/ironkit/ironkit/internal/rack"
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/internal/region/rackrpc"
 	"github.com/ironkit/ironkit/lifecycle"
 )
 
@@ -52,10 +52,16 @@ type DemoConfig struct {
 	Logger *slog.Logger
 	// OnReady is called with the API's base URL once it serves.
 	OnReady func(url string)
+	// RunRack runs the rack whose rackd config file is at path until ctx
+	// ends (cmd/ironkit-demo starts `rackd serve --config path` as a
+	// process of its own); nil runs it in this process (RunRack). Either
+	// way region and rack talk only over HTTP.
+	RunRack func(ctx context.Context, path string) error
 }
 
-// RunDemo runs a region on SQLite, an in-process rack and N simulated
-// machines, and drives them through the public API: power on (enlist) →
+// RunDemo runs a region on SQLite (with the rack RPC), a rack registered
+// with the region's shared secret (in this process or, with RunRack, as
+// `rackd serve`) and N simulated machines, and drives them through the public API: power on (enlist) →
 // commission → Ready → allocate → deploy → Deployed, with a live progress
 // view. It returns the per-phase summary once all are Deployed (or keeps
 // serving with Stay).
@@ -89,7 +95,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	rc.ImagesDir = filepath.Join(cfg.Dir, "images")
 	rc.Listen = cfg.Listen
 	rc.Jobs.SweepInterval = config.Duration(2 * time.Second)
-	svc, err := region.Open(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher})
+	svc, rpcSrv, err := rackrpc.OpenRegion(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher}, rackrpc.Config{})
 	if err != nil {
 		return err
 	}
@@ -100,6 +106,10 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	if _, err := region.CreateAdmin(ctx, svc.Store(), cfg.Hasher, "admin", "", cfg.AdminPassword); err != nil && !errors.Is(err, api.ErrConflict) {
 		return fmt.Errorf("simdc demo: create admin: %w", err)
 	}
+	secret, err := region.RackSecret(ctx, svc.Store())
+	if err != nil {
+		return err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
@@ -109,7 +119,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	running := 0
 	start := func(f func() error) {
 		running++
@@ -117,6 +127,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	stopAll := func() error {
 		cancel()
+		rpcSrv.Stop()
 		var errs []error
 		for range running {
 			errs = append(errs, <-errc)
@@ -132,20 +143,45 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 		return errors.Join(err, stopAll())
 	}
 	c.key = login.APIKey.Key
-	if err := demoNetwork(ctx, c); err != nil {
-		return errors.Join(err, stopAll())
-	}
 	dc, err := New(Config{Machines: cfg.Machines, Logger: cfg.Logger})
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
 	defer dc.Close()
-	rack, err := NewInProcessRack(ctx, RackConfig{RegionURL: base, APIKey: c.key, RelayPort: dc.RelayPort(), Logger: cfg.Logger})
+	// The rack: registered with the shared secret over the rack RPC, its
+	// config written where `rackd serve --config` reads it, run as its own
+	// process when the caller can start one.
+	rf, err := RegisterRack(ctx, RackConfig{Regions: []string{base}, Secret: secret, StateDir: filepath.Join(cfg.Dir, "rackd"),
+		RelayPort: dc.RelayPort(), Logger: cfg.Logger})
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
-	start(func() error { return rack.Run(ctx) })
-	start(func() error { return dc.Run(ctx, rack.Rack()) })
+	rackPath := filepath.Join(cfg.Dir, "rackd.yaml")
+	if err := rf.Save(rackPath); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	if err := SetupRegion(ctx, base, c.key, RegionSetup{RackID: rf.RackID}); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	runRack := cfg.RunRack
+	if runRack == nil {
+		runRack = func(ctx context.Context, path string) error {
+			f, err := rack.Load(path)
+			if err != nil {
+				return err
+			}
+			return RunRack(ctx, f, cfg.Logger)
+		}
+	}
+	start(func() error { return runRack(ctx, rackPath) })
+	if err := WaitRack(ctx, base, c.key, rf, time.Minute); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	sim, err := RackOf(rf)
+	if err != nil {
+		return errors.Join(err, stopAll())
+	}
+	start(func() error { return dc.Run(ctx, sim) })
 	if cfg.OnReady != nil {
 		cfg.OnReady(base)
 	}
@@ -164,51 +200,6 @@ func firstID(ctx context.Context, c *regionClient) string {
 		return "SYSTEM_ID"
 	}
 	return page.Machines[0].SystemID
-}
-
-// demoNetwork gives the region the loopback subnet the rack serves and an
-// image to deploy (once: a second run on the same Dir finds them).
-func demoNetwork(ctx context.Context, c *regionClient) error {
-	var subnets []api.Subnet
-	if err := c.call(ctx, "GET", "/api/v1/subnets", nil, &subnets); err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(subnets, func(s api.Subnet) bool { return s.CIDR == "127.0.0.0/8" }) {
-		var f api.Fabric
-		if err := c.call(ctx, "POST", "/api/v1/fabrics", api.Fabric{Name: "simdc"}, &f); err != nil {
-			return err
-		}
-		var vlans []api.VLAN
-		if err := c.call(ctx, "GET", "/api/v1/vlans", nil, &vlans); err != nil {
-			return err
-		}
-		i := slices.IndexFunc(vlans, func(v api.VLAN) bool { return v.FabricID == f.ID })
-		if i < 0 {
-			return fmt.Errorf("simdc demo: fabric %d has no VLAN", f.ID)
-		}
-		var s api.Subnet
-		if err := c.call(ctx, "POST", "/api/v1/subnets", api.Subnet{Name: "simdc-loopback", VLANID: vlans[i].ID, CIDR: "127.0.0.0/8"}, &s); err != nil {
-			return err
-		}
-		if err := c.call(ctx, "POST", "/api/v1/ipranges", api.IPRange{SubnetID: s.ID, Type: "dynamic", StartIP: "127.10.0.1", EndIP: "127.10.255.254"}, nil); err != nil {
-			return err
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, "PUT", c.base+"/api/v1/boot-resources/ubuntu/amd64/generic/noble/generic/20261121/root.tar.xz?complete=true",
-		bytes.NewReader(synthetic("root image", 8<<20)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("simdc demo: upload image: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("simdc demo: upload image: HTTP %d", resp.StatusCode)
-	}
-	return nil
 }
 
 // drive powers the machines on and moves them along through the API,

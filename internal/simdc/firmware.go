@@ -24,7 +24,7 @@ import (
 
 // Rack is what a machine's firmware needs to know about the rack serving
 // its segment beyond what DHCP tells it: the seam between the simulated
-// machines and whichever rack serves them (InProcessRack now, rackd next).
+// machines and the rack serving them (rackd: RegisterRack, RackOf).
 type Rack struct {
 	// DHCP is the rack's DHCP server; the segment's Relay forwards to it,
 	// and the server must send its replies to the relay's port.
@@ -40,7 +40,8 @@ type Firmware string
 // Firmware kinds.
 const (
 	// FirmwarePXELINUX is a BIOS PXE ROM loading lpxelinux.0 over TFTP,
-	// which reads pxelinux.cfg/01-<mac> and the kernel and initrd over TFTP.
+	// which reads pxelinux.cfg/01-<mac> over TFTP and the kernel and
+	// initrd over TFTP or, for http:// paths, over HTTP.
 	FirmwarePXELINUX Firmware = "pxelinux"
 	// FirmwareIPXE is an iPXE ROM: DHCP with user class iPXE, the script
 	// URL from the reply, the per-MAC script it chains to, kernel and
@@ -219,7 +220,12 @@ func (m *Machine) loadKernel(ctx context.Context, cfg bootConfig, get func(conte
 func (m *Machine) pxelinux(ctx context.Context, next net.IP, loader string) (bootConfig, error) {
 	var cfg bootConfig
 	addr := net.JoinHostPort(next.String(), strconv.Itoa(m.dc.rack.TFTPPort))
-	get := func(ctx context.Context, name string) ([]byte, error) { return m.tftpGet(ctx, addr, name) }
+	get := func(ctx context.Context, name string) ([]byte, error) {
+		if strings.HasPrefix(name, "http://") {
+			return m.httpGet(ctx, name) // lpxelinux.0 reads http:// paths
+		}
+		return m.tftpGet(ctx, addr, name)
+	}
 	b, err := get(ctx, loader)
 	if err != nil {
 		return cfg, fmt.Errorf("pxe loader: %w", err)

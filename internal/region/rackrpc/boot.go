@@ -2,7 +2,9 @@ package rackrpc
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -76,6 +78,9 @@ func (s *Server) BootFor(ctx context.Context, mac net.HardwareAddr) (rpc.BootRep
 	}
 	out := rpc.BootReply{Known: true, BootMachine: rpc.BootMachine{MAC: mac.String(), SystemID: m.SystemID,
 		Hostname: m.Hostname, Purpose: bootPurpose(m.Status)}}
+	if local, err := s.bootDetails(ctx, m, &out); err != nil || local {
+		return out, err
+	}
 	if !tokenStatuses[m.Status] {
 		return out, nil
 	}
@@ -96,4 +101,34 @@ func (s *Server) BootFor(ctx context.Context, mac net.HardwareAddr) (rpc.BootRep
 	}
 	out.Token, out.MetadataPath = tok, "/api/v1/metadata/"+m.SystemID
 	return out, nil
+}
+
+// extraOf is what the ephemeral environment does besides its purpose, by
+// status: the kernel command line words the rack renders (data, not code).
+var extraOf = map[lifecycle.Status][]string{
+	lifecycle.Testing:     {"ironkit.test=1"},
+	lifecycle.DiskErasing: {"ironkit.erase=1"},
+}
+
+// bootDetails adds the status's kernel command line words to out and, for
+// a deploying machine whose ephemeral environment signalled "installed"
+// after its latest deploy, turns the boot local (the installed system
+// boots from disk, as MAAS stops netbooting a deployed machine); local
+// reports the latter (no token is minted then).
+func (s *Server) bootDetails(ctx context.Context, m *store.Machine, out *rpc.BootReply) (local bool, err error) {
+	out.Extra = extraOf[m.Status]
+	if m.Status != lifecycle.Deploying {
+		return false, nil
+	}
+	var types []string
+	err = s.db().NewRaw(`SELECT type FROM events WHERE system_id = ? AND type IN ('deploy', 'installed') ORDER BY id DESC LIMIT 1`,
+		m.SystemID).Scan(ctx, &types)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("rackrpc: machine %s: latest deploy event: %w", m.SystemID, err)
+	}
+	if len(types) == 1 && types[0] == "installed" {
+		out.Purpose = "local"
+		return true, nil
+	}
+	return false, nil
 }
