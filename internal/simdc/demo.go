@@ -57,6 +57,9 @@ type DemoConfig struct {
 	// process of its own); nil runs it in this process (RunRack). Either
 	// way region and rack talk only over HTTP.
 	RunRack func(ctx context.Context, path string) error
+	// KernelOverTFTP: PXELINUX machines fetch kernel and initrd over TFTP
+	// (RackConfig.KernelOverTFTP).
+	KernelOverTFTP bool
 }
 
 // RunDemo runs a region on SQLite (with the rack RPC), a rack registered
@@ -152,7 +155,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	// config written where `rackd serve --config` reads it, run as its own
 	// process when the caller can start one.
 	rf, err := RegisterRack(ctx, RackConfig{Regions: []string{base}, Secret: secret, StateDir: filepath.Join(cfg.Dir, "rackd"),
-		RelayPort: dc.RelayPort(), Logger: cfg.Logger})
+		RelayPort: dc.RelayPort(), KernelOverTFTP: cfg.KernelOverTFTP, Logger: cfg.Logger})
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}

@@ -256,12 +256,22 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	}
 }
 
+// needsToken are the purposes whose ephemeral environment uses the
+// metadata API with a machine token.
+var needsToken = map[pxe.Purpose]bool{pxe.Commission: true, pxe.Deploy: true, pxe.Rescue: true}
+
 // netbootRetrying is the firmware's retry loop: PXE ROMs try again a few
 // times before giving up on the network boot.
 func (m *Machine) netbootRetrying(ctx context.Context) (bootConfig, error) {
 	var errs []error
 	for attempt := range m.dc.cfg.NetbootAttempts {
 		cfg, err := m.netboot(ctx)
+		if err == nil && needsToken[cfg.Purpose] && cfg.Args["ironkit.token"] == "" {
+			// The rack rendered the config without the region (its boot
+			// lookup failed): the ephemeral environment could not reach
+			// the metadata API, so it reboots into the network boot.
+			err = fmt.Errorf("the %s boot config has no ironkit.token (the rack could not ask the region)", cfg.Purpose)
+		}
 		m.mu.Lock()
 		m.boots++
 		m.fetched += cfg.Bytes
