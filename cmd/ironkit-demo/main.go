@@ -42,8 +42,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
+	interrupted := ctx.Err() != nil
 	stop()
-	if err != nil && ctx.Err() == nil {
+	if err != nil && !interrupted {
 		fmt.Fprintln(os.Stderr, "ironkit-demo:", err)
 		os.Exit(1)
 	}
@@ -113,7 +114,22 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Printf("ironkit demo: state in %s\n", *dir)
-	return simdc.RunDemo(ctx, cfg)
+	began := time.Now()
+	err := simdc.RunDemo(ctx, cfg)
+	if *exit {
+		// Where the two cores went (benchmarks): this process is the region
+		// and the simulated machines; the rack ran as its own process.
+		var self, kids syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+		cpu := func(r syscall.Rusage) float64 {
+			return time.Duration(r.Utime.Nano()+r.Stime.Nano()).Seconds()
+		}
+		wall := time.Since(began).Seconds()
+		fmt.Printf("CPU: region + simulated machines %.1f s, rackd %.1f s, over %.1f s wall (%.2f cores busy on average)\n",
+			cpu(self), cpu(kids), wall, (cpu(self)+cpu(kids))/wall)
+	}
+	return err
 }
 
 // rackProcess runs this binary as `rackd serve --config path` until ctx
@@ -126,6 +142,8 @@ func rackProcess(ctx context.Context, path string, logOut io.Writer, extra ...st
 	cmd := exec.CommandContext(ctx, exe, append([]string{"rackd", "serve", "--config", path}, extra...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
+	// Stop it too if the demo dies without stopping it (SIGKILL, a crash).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stdout, cmd.Stderr = logOut, logOut
 	err = cmd.Run()
 	if ctx.Err() != nil {

@@ -139,7 +139,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	start(func() error { return svc.Serve(ctx, ln) })
 
-	c := &regionClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &regionClient{base: base, http: &http.Client{Timeout: 2 * time.Minute}}
 	defer c.http.CloseIdleConnections()
 	var login api.LoginReply
 	if err := c.call(ctx, "POST", "/api/v1/login", api.Login{Username: "admin", Password: cfg.AdminPassword}, &login); err != nil {
@@ -258,6 +258,9 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 		if done == cfg.Machines {
 			draw(cfg, page.Machines, dc, time.Since(began), true)
 			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
+			st := dc.Stats()
+			fmt.Fprintf(cfg.Out, "network boots retried: DHCP timeouts %d, TFTP errors %d, HTTP errors %d, configs without a token (rack's boot lookup failed) %d, other %d\n",
+				st.DHCPTimeouts, st.TFTPErrors, st.HTTPErrors, st.Tokenless, st.Other)
 			return summary(ctx, c, cfg.Out, page.Machines)
 		}
 		select {

@@ -3,6 +3,8 @@ package simdc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +155,10 @@ func (m *Machine) run(ctx context.Context) {
 		}
 	}
 	defer stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	// powersim has no power-off callback: poll the chassis (a quarter
+	// second is quicker than any real BMC, and 1,000 machines polling
+	// cost little).
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -256,6 +261,8 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	}
 }
 
+var errTokenless = errors.New("no machine token")
+
 // needsToken are the purposes whose ephemeral environment uses the
 // metadata API with a machine token.
 var needsToken = map[pxe.Purpose]bool{pxe.Commission: true, pxe.Deploy: true, pxe.Rescue: true}
@@ -270,7 +277,10 @@ func (m *Machine) netbootRetrying(ctx context.Context) (bootConfig, error) {
 			// The rack rendered the config without the region (its boot
 			// lookup failed): the ephemeral environment could not reach
 			// the metadata API, so it reboots into the network boot.
-			err = fmt.Errorf("the %s boot config has no ironkit.token (the rack could not ask the region)", cfg.Purpose)
+			err = fmt.Errorf("the %s boot config has no ironkit.token (the rack could not ask the region): %w", cfg.Purpose, errTokenless)
+		}
+		if err != nil && ctx.Err() == nil {
+			m.dc.stats.count(err)
 		}
 		m.mu.Lock()
 		m.boots++
@@ -451,11 +461,12 @@ func (e *ephemeral) deploy(ctx context.Context) error {
 	if err := e.call(ctx, "GET", "/deploy", nil, &di); err != nil {
 		return fmt.Errorf("deploy instructions: %w", err)
 	}
-	img, err := e.m.httpGet(ctx, di.ImageURL)
+	h := sha256.New()
+	size, err := e.m.httpFetch(ctx, di.ImageURL, h)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	sum := sha256Hex(img)
+	sum := hex.EncodeToString(h.Sum(nil))
 	if di.ImageSHA256 != "" && sum != di.ImageSHA256 {
 		return fmt.Errorf("image %s: sha256 %s, the region said %s", di.ImageURL, sum, di.ImageSHA256)
 	}
@@ -470,9 +481,9 @@ func (e *ephemeral) deploy(ctx context.Context) error {
 	}
 	e.m.mu.Lock()
 	e.m.disk = disk{imageSHA256: sum, metadataURL: e.url, token: e.token}
-	e.m.fetched += int64(len(img))
+	e.m.fetched += size
 	e.m.mu.Unlock()
-	return e.signal(ctx, "installed", fmt.Sprintf("wrote %d bytes of %s/%s to %s", len(img), di.OSystem, di.DistroSeries, di.DiskLayout.BootDisk))
+	return e.signal(ctx, "installed", fmt.Sprintf("wrote %d bytes of %s/%s to %s", size, di.OSystem, di.DistroSeries, di.DiskLayout.BootDisk))
 }
 
 func (e *ephemeral) signal(ctx context.Context, status, log string) error {
