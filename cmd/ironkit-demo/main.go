@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string) error {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 		cpu := func(r syscall.Rusage) float64 {
-			return time.Duration(r.Utime.Nano()+r.Stime.Nano()).Seconds()
+			return time.Duration(r.Utime.Nano() + r.Stime.Nano()).Seconds()
 		}
 		wall := time.Since(began).Seconds()
 		fmt.Printf("CPU: region + simulated machines %.1f s, rackd %.1f s, over %.1f s wall (%.2f cores busy on average)\n",

@@ -57,6 +57,11 @@ type DemoConfig struct {
 	// process of its own); nil runs it in this process (RunRack). Either
 	// way region and rack talk only over HTTP.
 	RunRack func(ctx context.Context, path string) error
+	// JobWorkers is how many jobs the region runs at once (default: the
+	// region's 20, or one per 20 machines up to 50 when more): each power
+	// operation waits for the rack's answer, so a mass deploy needs more
+	// than a few at a time. The database pool grows with it.
+	JobWorkers int
 	// KernelOverTFTP: PXELINUX machines fetch kernel and initrd over TFTP
 	// (RackConfig.KernelOverTFTP).
 	KernelOverTFTP bool
@@ -98,6 +103,13 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	rc.ImagesDir = filepath.Join(cfg.Dir, "images")
 	rc.Listen = cfg.Listen
 	rc.Jobs.SweepInterval = config.Duration(2 * time.Second)
+	if cfg.JobWorkers > 0 {
+		rc.Jobs.Workers = cfg.JobWorkers
+	} else {
+		rc.Jobs.Workers = max(rc.Jobs.Workers, min(50, cfg.Machines/20))
+	}
+	// Every job worker may hold a connection while it waits for the rack.
+	rc.DBConnections = max(rc.DBConnections, rc.Jobs.Workers+16)
 	svc, rpcSrv, err := rackrpc.OpenRegion(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher}, rackrpc.Config{})
 	if err != nil {
 		return err
@@ -190,8 +202,15 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	err = drive(ctx, c, dc, cfg)
 	if err == nil && cfg.Stay {
-		fmt.Fprintf(cfg.Out, "\nAll %d machines deployed. The API stays up at %s; try\n  ironctl login demo %s --username admin --password %s\n  ironctl machines list\n  ironctl machines timeline %s\nCtrl-C stops the demo.\n",
-			cfg.Machines, base, base, cfg.AdminPassword, firstID(ctx, c))
+		id := firstID(ctx, c)
+		fmt.Fprintf(cfg.Out, "\nAll %d machines deployed. The API stays up at %s (rackd's config: %s); try\n"+
+			"  ironctl login demo %s --username admin --password %s\n"+
+			"  ironctl machines list\n"+
+			"  ironctl machines timeline %s      # the machine's provisioning timeline, from its events\n"+
+			"  ironctl events system_id=%s\n"+
+			"  ironctl racks list\n"+
+			"or GET %s/api/v1/machines/%s/timeline with the API key. Ctrl-C stops the demo.\n",
+			cfg.Machines, base, rackPath, base, cfg.AdminPassword, id, id, base, id)
 		<-ctx.Done()
 	}
 	return errors.Join(err, stopAll())

@@ -107,7 +107,6 @@ func RegisterRack(ctx context.Context, cfg RackConfig) (rack.File, error) {
 		DHCPListen:        "127.0.0.1:" + strconv.Itoa(dhcpPort),
 		DHCPRelayPort:     cfg.RelayPort,
 		Loopback:          true,
-		HeartbeatInterval: "1s",
 		RogueDHCPInterval: "off",
 	}
 	if !cfg.KernelOverTFTP {

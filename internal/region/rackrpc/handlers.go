@@ -239,6 +239,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
+		woken := s.wake.commands(rack)
 		cmds, err := s.claim(ctx, rack)
 		if err != nil && ctx.Err() == nil {
 			writeErr(w, http.StatusInternalServerError, "internal", err.Error())
@@ -255,6 +256,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 		case <-s.stopped:
 			writeJSON(w, http.StatusOK, []rpc.Command{})
 			return
+		case <-woken:
 		case <-t.C:
 		}
 	}
@@ -303,6 +305,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, rack int64) {
 			writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 			return
 		}
+		s.wake.result(res.ID)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -386,13 +389,18 @@ func (s *Server) Enqueue(ctx context.Context, rack int64, kind string, args any)
 	if err != nil {
 		return 0, fmt.Errorf("rackrpc: enqueue %s for rack %d: %w", kind, rack, err)
 	}
+	s.wake.enqueued(rack)
 	return id, nil
 }
 
 // Wait waits for command id's result until ctx ends or its deadline passes.
 func (s *Server) Wait(ctx context.Context, id int64) (rpc.Result, error) {
-	t := time.NewTicker(s.cfg.PollInterval)
+	// A result stored by this region wakes the waiter at once; one stored
+	// by another region (the rack's call reached it) is read on the tick.
+	t := time.NewTicker(10 * s.cfg.PollInterval)
 	defer t.Stop()
+	woken := s.wake.waitResult(id)
+	defer s.wake.forget(id)
 	for {
 		var c commandRow
 		if err := s.db().NewSelect().Table("rack_commands").Column("id", "kind", "args", "state", "deadline", "result", "error").
@@ -414,6 +422,8 @@ func (s *Server) Wait(ctx context.Context, id int64) (rpc.Result, error) {
 		select {
 		case <-ctx.Done():
 			return rpc.Result{}, ctx.Err()
+		case <-woken:
+			woken = s.wake.waitResult(id)
 		case <-t.C:
 		}
 	}
