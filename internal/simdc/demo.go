@@ -233,48 +233,84 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 	for _, m := range dc.Machines() {
 		m.PowerOn()
 	}
+	// The actions run on a pool of their own, as many operators' clients
+	// would: the loop keeps watching while they are on their way.
+	g, gctx := errgroup.WithContext(ctx)
+	actions := make(chan func(context.Context) error)
+	for range 32 {
+		g.Go(func() error {
+			for act := range actions {
+				if err := act(gctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	stop := func(err error) error {
+		close(actions)
+		return errors.Join(err, g.Wait())
+	}
+	// failed ends the pool once an action failed or the time is up.
+	failed := func(done int) error {
+		err := stop(nil) // the failed action's error, if one failed
+		if err == nil {
+			err = fmt.Errorf("simdc demo: %d of %d machines deployed after %s: %w", done, cfg.Machines, time.Since(began).Round(time.Second), context.Cause(gctx))
+		}
+		return err
+	}
+	send := func(act func(context.Context) error) bool {
+		select {
+		case actions <- act:
+			return true
+		case <-gctx.Done():
+			return false
+		}
+	}
 	acted := map[string]bool{} // system id + action done
 	interval := 500 * time.Millisecond
 	if !cfg.Terminal {
-		interval = 2 * time.Second
+		interval = time.Second
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		var page api.MachinePage
 		if err := c.call(ctx, "GET", "/api/v1/machines?limit=10000", nil, &page); err != nil {
-			return err
+			return stop(err)
 		}
 		done := 0
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(16)
 		for _, m := range page.Machines {
+			sent := true
 			switch {
 			case m.Status == lifecycle.New && !acted[m.SystemID+"commission"]:
 				acted[m.SystemID+"commission"] = true
-				g.Go(func() error {
-					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
+				sent = send(func(ctx context.Context) error {
+					return c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
 				})
 			case m.Status == lifecycle.Ready && !acted[m.SystemID+"deploy"]:
 				acted[m.SystemID+"deploy"] = true
-				g.Go(func() error {
+				sent = send(func(ctx context.Context) error {
 					var got api.Machine
-					err := c.call(gctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
+					err := c.call(ctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
 					if err != nil {
 						return err
 					}
-					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
+					return c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
 						api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble"}, nil)
 				})
 			case m.Status == lifecycle.Deployed:
 				done++
 			}
-		}
-		if err := g.Wait(); err != nil {
-			return err
+			if !sent {
+				return failed(done)
+			}
 		}
 		draw(cfg, page.Machines, dc, time.Since(began), false)
 		if done == cfg.Machines {
+			if err := stop(nil); err != nil {
+				return err
+			}
 			draw(cfg, page.Machines, dc, time.Since(began), true)
 			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
 			st := dc.Stats()
@@ -283,8 +319,8 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 			return summary(ctx, c, cfg.Out, page.Machines)
 		}
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("simdc demo: %d of %d machines deployed after %s: %w", done, cfg.Machines, time.Since(began).Round(time.Second), ctx.Err())
+		case <-gctx.Done(): // an action failed, or the time is up
+			return failed(done)
 		case <-tick.C:
 		}
 	}

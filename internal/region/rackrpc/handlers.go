@@ -1,11 +1,15 @@
 package rackrpc
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"strconv"
 	"time"
@@ -262,28 +266,28 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 	}
 }
 
+// claim hands out up to 16 of the rack's pending commands in one
+// statement: the outer state check makes a row another region claimed
+// meanwhile drop out (PostgreSQL rechecks it on the locked row; SQLite
+// writes one at a time), so each command is delivered once.
 func (s *Server) claim(ctx context.Context, rack int64) ([]rpc.Command, error) {
-	db := s.db()
 	var rows []commandRow
 	now := time.Now().UTC()
-	if err := db.NewSelect().Table("rack_commands").Column("id", "kind", "args", "state", "deadline", "result", "error").
-		Where("rack_id = ? AND state = ? AND deadline > ?", rack, statePending, now).Order("id").Limit(16).Scan(ctx, &rows); err != nil {
+	err := s.db().NewRaw(`UPDATE rack_commands SET state = ? WHERE state = ? AND id IN (
+		SELECT id FROM rack_commands WHERE rack_id = ? AND state = ? AND deadline > ? ORDER BY id LIMIT 16)
+		RETURNING id, kind, args, state, deadline, result, error`,
+		stateDelivered, statePending, rack, statePending, now).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	var out []rpc.Command
+	slices.SortFunc(rows, func(a, b commandRow) int { return cmp.Compare(a.ID, b.ID) })
+	out := make([]rpc.Command, 0, len(rows))
 	for _, c := range rows {
-		res, err := db.NewUpdate().Table("rack_commands").Set("state = ?", stateDelivered).
-			Where("id = ? AND state = ?", c.ID, statePending).Exec(ctx)
-		if err != nil {
-			return out, err
+		cmd := rpc.Command{ID: c.ID, Kind: c.Kind, Deadline: c.Deadline}
+		if c.Args != "" {
+			cmd.Args = json.RawMessage(c.Args)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			cmd := rpc.Command{ID: c.ID, Kind: c.Kind, Deadline: c.Deadline}
-			if c.Args != "" {
-				cmd.Args = json.RawMessage(c.Args)
-			}
-			out = append(out, cmd)
-		}
+		out = append(out, cmd)
 	}
 	return out, nil
 }
