@@ -113,12 +113,15 @@ type Stats struct {
 	// Boot configs rendered without a machine token (the rack's boot
 	// lookup on the region failed or timed out).
 	Tokenless int64
+	// Enlistments a known machine was sent to (the rack's boot lookup
+	// failed and its cached config predates the machine): it rebooted.
+	StaleEnlist int64
 	// Other boot failures.
 	Other int64
 }
 
 type stats struct {
-	dhcp, tftp, http, tokenless, other atomic.Int64
+	dhcp, tftp, http, tokenless, staleEnlist, other atomic.Int64
 }
 
 func (s *stats) count(err error) {
@@ -141,7 +144,7 @@ func (s *stats) count(err error) {
 func (dc *Datacenter) Stats() Stats {
 	s := &dc.stats
 	return Stats{DHCPTimeouts: s.dhcp.Load(), TFTPErrors: s.tftp.Load(), HTTPErrors: s.http.Load(),
-		Tokenless: s.tokenless.Load(), Other: s.other.Load()}
+		Tokenless: s.tokenless.Load(), StaleEnlist: s.staleEnlist.Load(), Other: s.other.Load()}
 }
 
 // New starts every machine's BMC (on loopback ports) and the segment's

@@ -184,6 +184,7 @@ func (m *Machine) run(ctx context.Context) {
 // boot is one power-on: firmware, then whatever the boot config says.
 func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	device := b.Device
+	reboots := 0
 	for ctx.Err() == nil {
 		if device != powersim.DevicePXE {
 			m.bootDisk(ctx)
@@ -221,6 +222,14 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 				m.setPhase(PhaseOff, nil)
 				m.sim.PowerOff()
 				return
+			}
+			if errors.Is(err, errKnown) && reboots < m.dc.cfg.NetbootAttempts {
+				// The rack rendered an enlistment from its cached config
+				// (its boot lookup failed) for a machine the region
+				// knows: reboot into the network boot, which asks again.
+				m.dc.stats.staleEnlist.Add(1)
+				reboots++
+				continue
 			}
 		case pxe.Commission:
 			_, erase := cfg.Args["ironkit.erase"]
@@ -261,7 +270,10 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	}
 }
 
-var errTokenless = errors.New("no machine token")
+var (
+	errTokenless = errors.New("no machine token")
+	errKnown     = errors.New("the region knows this machine already")
+)
 
 // needsToken are the purposes whose ephemeral environment uses the
 // metadata API with a machine token.
@@ -391,6 +403,9 @@ func (e *ephemeral) enlist(ctx context.Context) error {
 	var got api.Machine
 	err := e.call(ctx, "POST", "/enlist", api.Enlist{Hostname: s.Hostname, Architecture: "amd64/generic", MACAddresses: macs,
 		PowerType: e.m.bmc.DriverName(), PowerParameters: e.m.bmc.DriverParams()}, &got)
+	if errors.Is(err, ErrRegion) && strings.Contains(err.Error(), "HTTP 409") {
+		return fmt.Errorf("enlist: %w: %w", errKnown, err)
+	}
 	if err != nil {
 		return fmt.Errorf("enlist: %w", err)
 	}
