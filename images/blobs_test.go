@@ -235,3 +235,34 @@ func TestHoleReader(t *testing.T) {
 		t.Fatalf("servable chose %T for a dense file; want the *os.File (sendfile)", rs)
 	}
 }
+
+// errAfter returns its data, then err.
+type errAfter struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		return n, e.err
+	}
+	return n, err
+}
+
+// A read error mid-stream is returned with the bytes copied so far, all of
+// them written and hashed (the hasher has finished when copyHashWrite
+// returns: resume hashes the prefix on disk, so they must agree).
+func TestCopyHashWriteReadError(t *testing.T) {
+	data := randBytes(3*copyBufSize+5, 9)
+	reset := errors.New("connection reset")
+	var dst bytes.Buffer
+	h := sha256.New()
+	n, err := copyHashWrite(&dst, h, shortReader{&errAfter{bytes.NewReader(data), reset}, 50000}, nil)
+	if !errors.Is(err, reset) || n != int64(len(data)) {
+		t.Fatalf("copied %d, err %v; want %d, %v", n, err, len(data), reset)
+	}
+	if !bytes.Equal(dst.Bytes(), data) || hex.EncodeToString(h.Sum(nil)) != digest(data) {
+		t.Fatal("written bytes or digest differ from what was read")
+	}
+}

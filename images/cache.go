@@ -38,8 +38,11 @@ type CacheConfig struct {
 	// means sync right after every change. SyncNow ignores it.
 	Window *Window
 	// BandwidthLimit caps the download rate in bytes per second across all
-	// transfers; 0: no cap.
+	// transfers together (Parallel files share it); 0: no cap.
 	BandwidthLimit int64
+	// Parallel is how many files a sync downloads at once; default 2
+	// (DefaultParallel). Each transfer keeps about 1 MiB of buffers.
+	Parallel int
 	// HTTPClient; default has connect and header deadlines (bodies are
 	// guarded by StallTimeout instead of a whole-request timeout).
 	HTTPClient *http.Client
@@ -47,7 +50,9 @@ type CacheConfig struct {
 	Logger *slog.Logger
 	// Registerer for Prometheus collectors; nil: not registered.
 	Registerer prometheus.Registerer
-	// OnProgress receives transfer progress (bytes, rate, ETA).
+	// OnProgress receives transfer progress (bytes, rate, ETA). With
+	// Parallel > 1 reports of different files interleave; calls are never
+	// concurrent.
 	OnProgress ProgressFunc
 	// OnSync receives the result of every sync attempt.
 	OnSync func(SyncResult)
@@ -69,6 +74,12 @@ type CacheConfig struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+// Parallel downloads of a rack sync (CacheConfig.Parallel).
+const (
+	DefaultParallel = 2
+	MaxParallel     = 16
+)
 
 // SyncResult reports one sync.
 type SyncResult struct {
@@ -127,6 +138,12 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 			return nil, err
 		}
 	}
+	if cfg.Parallel < 0 || cfg.Parallel > MaxParallel {
+		return nil, fmt.Errorf("%w: CacheConfig.Parallel=%d; use 1 to %d (0: default %d)", ErrInvalid, cfg.Parallel, MaxParallel, DefaultParallel)
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = DefaultParallel
+	}
 	if cfg.BandwidthLimit < 0 {
 		return nil, fmt.Errorf("%w: CacheConfig.BandwidthLimit=%d; use 0 for no cap", ErrInvalid, cfg.BandwidthLimit)
 	}
@@ -162,8 +179,13 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 		burst := int(min(max(cfg.BandwidthLimit/10, 16<<10), 1<<20))
 		lim = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), burst)
 	}
+	onProgress := cfg.OnProgress
+	if fn := onProgress; fn != nil {
+		var mu sync.Mutex // transfers run in parallel; the callback is not called concurrently
+		onProgress = func(p Progress) { mu.Lock(); defer mu.Unlock(); fn(p) }
+	}
 	c.fetch = &fetcher{
-		client: cfg.HTTPClient, limiter: lim, log: cfg.Logger, onProgress: cfg.OnProgress,
+		client: cfg.HTTPClient, limiter: lim, log: cfg.Logger, onProgress: onProgress,
 		stallTimeout: cfg.StallTimeout, callEvery: 500 * time.Millisecond, logEvery: 5 * time.Second,
 		now: cfg.Now, metrics: m, noFsync: cfg.NoFsync,
 	}
@@ -422,32 +444,7 @@ func (c *Cache) sync(ctx context.Context, manual bool) (res SyncResult) {
 			order = append(order, r)
 		}
 	}
-	var errs []error
-	for _, set := range man.Sets {
-		ok := true
-		for _, f := range set.Files {
-			if c.blobs.has(f.SHA256, f.Size) {
-				continue
-			}
-			srcs := make([]string, len(order))
-			for i, r := range order {
-				srcs[i] = r + blobPrefix + f.SHA256
-			}
-			if err := c.fetch.fetch(ctx, c.blobs, set.Key.Path()+"/"+f.Name, f, srcs); err != nil {
-				errs = append(errs, err)
-				ok = false
-				break
-			}
-			res.Fetched++
-			res.Bytes += f.Size
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if ok && c.complete(set) {
-			c.activate(set)
-		}
-	}
+	errs := c.fetchAll(ctx, man.Sets, order, &res)
 	// Drop active sets whose key is gone from the manifest, then collect
 	// every file neither the manifest nor an active set refers to.
 	c.mu.RLock()
@@ -483,6 +480,94 @@ func (c *Cache) sync(ctx context.Context, manual bool) (res SyncResult) {
 	}
 	res.Err = errors.Join(errs...)
 	return res
+}
+
+// fetchAll downloads the missing files of sets, cfg.Parallel at a time in
+// manifest order (a file two sets share is fetched once), and activates
+// each set as soon as its last file is in, in this goroutine. It returns
+// the transfers' errors.
+func (c *Cache) fetchAll(ctx context.Context, sets []Set, regions []string, res *SyncResult) []error {
+	type job struct {
+		name string
+		f    File
+	}
+	var jobs []job
+	queued := map[string]bool{}
+	pending := make([]int, len(sets)) // files of each set not yet present
+	for i, set := range sets {
+		for _, f := range set.Files {
+			if c.blobs.has(f.SHA256, f.Size) {
+				continue
+			}
+			pending[i]++
+			if !queued[f.SHA256] {
+				queued[f.SHA256] = true
+				jobs = append(jobs, job{set.Key.Path() + "/" + f.Name, f})
+			}
+		}
+	}
+	for i, set := range sets {
+		if pending[i] == 0 && c.complete(set) {
+			c.activate(set)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	type result struct {
+		f   File
+		err error
+	}
+	todo := make(chan job)
+	done := make(chan result)
+	var wg sync.WaitGroup
+	for range min(c.cfg.Parallel, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range todo {
+				srcs := make([]string, len(regions))
+				for i, r := range regions {
+					srcs[i] = r + blobPrefix + j.f.SHA256
+				}
+				done <- result{j.f, c.fetch.fetch(ctx, c.blobs, j.name, j.f, srcs)}
+			}
+		}()
+	}
+	go func() {
+		defer close(todo)
+		for _, j := range jobs {
+			select {
+			case todo <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+	var errs []error
+	for r := range done {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		res.Fetched++
+		res.Bytes += r.f.Size
+		for i, set := range sets {
+			if pending[i] == 0 || !slices.ContainsFunc(set.Files, func(f File) bool { return f.SHA256 == r.f.SHA256 }) {
+				continue
+			}
+			for _, f := range set.Files {
+				if f.SHA256 == r.f.SHA256 {
+					pending[i]--
+				}
+			}
+			if pending[i] == 0 && ctx.Err() == nil && c.complete(set) {
+				c.activate(set)
+			}
+		}
+	}
+	return errs
 }
 
 // activate makes set the one served for its key.

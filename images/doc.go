@@ -1,6 +1,7 @@
 // Package images owns ironkit's boot images: what they are (boot resources
 // keyed by os / release / architecture / subarchitecture / kernel flavour,
-// each version a set of files with SHA-256 and size), where their bytes
+// each version a set of files with SHA-256 and size; versions order by
+// CompareVersions, numbers numerically), where their bytes
 // live (a content-addressed tree on disk, identical files stored once), and
 // how they move: imported into a region from a mirror, uploaded as custom
 // images, copied between regions, and synced to each rack's cache.
@@ -17,7 +18,8 @@
 //
 // Rack side: Cache (CacheConfig + Run) syncs what the region's manifest
 // lists from any region that answers, resuming with HTTP Range, verifying
-// SHA-256, installing by rename, collecting what is no longer listed, on
+// SHA-256 beside the write, installing by rename, several files at once
+// (CacheConfig.Parallel), collecting what is no longer listed, on
 // change or within a daily Window, under a bandwidth cap, and reports its
 // Inventory. Cache.Open and Cache.FS serve only files of complete, verified
 // sets, by logical path "<os>/<arch>/<subarch>/<release>/<flavour>/<file>"

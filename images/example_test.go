@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ironkit/ironkit/images"
@@ -65,4 +66,16 @@ func ExampleWindow_Bounds() {
 	opens, closes := w.Bounds(now)
 	fmt.Println(w.Contains(now), opens.Format(time.DateTime), closes.Format(time.DateTime))
 	// Output: false 2026-01-11 04:00:00 2026-01-11 05:00:00
+}
+
+// Versions order numerically where they hold numbers, so a date with a
+// serial of 10 is newer than the same date with serial 9.
+func ExampleCompareVersions() {
+	vs := []string{"20261121.10", "20261122", "20261121.9", "20261121"}
+	slices.SortFunc(vs, images.CompareVersions)
+	fmt.Println(vs)
+	fmt.Println(images.CompareVersions("2026-11-3", "2026-11-21"))
+	// Output:
+	// [20261121 20261121.9 20261121.10 20261122]
+	// -1
 }

@@ -160,15 +160,26 @@ func startChild(t *testing.T, role string, env ...string) *testenv.Process {
 func waitOutput(t *testing.T, p *testenv.Process, prefix string, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	find := func() (string, bool) {
 		for _, l := range strings.Split(p.Output(), "\n") {
 			if rest, ok := strings.CutPrefix(l, prefix); ok {
-				return rest
+				return rest, true
 			}
+		}
+		return "", false
+	}
+	for time.Now().Before(deadline) {
+		if rest, ok := find(); ok {
+			return rest
 		}
 		select {
 		case <-p.Done():
-			t.Fatalf("child exited before printing %q:\n%s", prefix, p.Output())
+			// It may have printed and exited since the look above (a
+			// fast resume does); its output is complete now.
+			if rest, ok := find(); ok {
+				return rest
+			}
+			t.Fatalf("child exited (%v) before printing %q:\n%s", p.Wait(0), prefix, p.Output())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -341,11 +341,12 @@ func TestPrune(t *testing.T) {
 			}
 		}
 	}
-	up(noble, "1", true)
-	up(noble, "2", false) // abandoned, older than the newest complete
-	up(noble, "3", true)
-	up(noble, "4", true)
-	up(noble, "5", false) // in progress: kept
+	// Versions that sort wrongly as strings ("10" < "8"): numeric order.
+	up(noble, "8", true)
+	up(noble, "9", false) // abandoned, older than the newest complete
+	up(noble, "10", true)
+	up(noble, "11", true)
+	up(noble, "12", false) // in progress: kept
 	up(jammy, "1", true)
 	del, err := s.Prune(ctx, 2)
 	if err != nil {
@@ -355,12 +356,12 @@ func TestPrune(t *testing.T) {
 	for _, d := range del {
 		got = append(got, d.Key.Release+"/"+d.Version)
 	}
-	if !slices.Equal(got, []string{"noble/1", "noble/2"}) {
-		t.Fatalf("pruned %v, want [noble/1 noble/2]", got)
+	if !slices.Equal(got, []string{"noble/8", "noble/9"}) {
+		t.Fatalf("pruned %v, want [noble/8 noble/9]", got)
 	}
 	left, _ := s.Catalog().ListSets(ctx)
 	if len(left) != 4 {
-		t.Fatalf("%d sets left, want 4 (jammy/1, noble/3, noble/4, noble/5)", len(left))
+		t.Fatalf("%d sets left, want 4 (jammy/1, noble/10, noble/11, noble/12)", len(left))
 	}
 }
 

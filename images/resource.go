@@ -177,7 +177,7 @@ func ValidDigest(s string) error {
 // immutable; a change is a new version.
 type Set struct {
 	Key         Key       `json:"key"`
-	Version     string    `json:"version"` // sortable: the greatest complete version is current
+	Version     string    `json:"version"` // ordered by CompareVersions: the greatest complete version is current
 	Type        Type      `json:"type"`
 	Files       []File    `json:"files"`
 	Complete    bool      `json:"complete"`
@@ -233,17 +233,18 @@ func (s Set) clone() Set {
 	return s
 }
 
-// sortSets orders sets by key path, then version.
+// sortSets orders sets by key path, then version (CompareVersions).
 func sortSets(sets []Set) {
 	sort.Slice(sets, func(i, j int) bool {
 		if sets[i].Key != sets[j].Key {
 			return sets[i].Key.less(sets[j].Key)
 		}
-		return sets[i].Version < sets[j].Version
+		return CompareVersions(sets[i].Version, sets[j].Version) < 0
 	})
 }
 
-// Current returns, for every key, the greatest complete version: what racks
+// Current returns, for every key, the greatest complete version
+// (CompareVersions, so "20261121.10" beats "20261121.9"): what racks
 // should hold. Incomplete sets are never current.
 func Current(sets []Set) []Set {
 	best := map[Key]Set{}
@@ -251,7 +252,7 @@ func Current(sets []Set) []Set {
 		if !s.Complete {
 			continue
 		}
-		if b, ok := best[s.Key]; !ok || s.Version > b.Version {
+		if b, ok := best[s.Key]; !ok || CompareVersions(s.Version, b.Version) > 0 {
 			best[s.Key] = s
 		}
 	}

@@ -423,7 +423,7 @@ func (s *Store) Prune(ctx context.Context, keep int) ([]Set, error) {
 				if newestComplete == "" {
 					newestComplete = v.Version
 				}
-			case v.Complete, newestComplete != "" && v.Version < newestComplete:
+			case v.Complete, newestComplete != "" && CompareVersions(v.Version, newestComplete) < 0:
 				del = append(del, v)
 			}
 		}

@@ -3,4 +3,4 @@
 .PHONY: bench-api
 bench: bench-api
 bench-api:
-	./scripts/with-postgres.sh $(GO) run ./internal/region/apibench -machines 10000 -clients 500 -duration 5s
+	./scripts/with-postgres.sh $(GO) run ./internal/region/apibench -machines 10000 -clients 500,8 -rate 200,500,1000,2000 -conns 500 -duration 5s

@@ -6,3 +6,9 @@ test-rack:
 
 rackd:
 	CGO_ENABLED=0 $(GO) build -o bin/rackd ./cmd/rackd
+
+# The heartbeat's config revision, cached against a full config build, with
+# 2,000 machines on a throwaway PostgreSQL (internal/rack/README.md).
+.PHONY: bench-rack
+bench-rack:
+	./scripts/with-postgres.sh $(GO) test -run XXX -bench BenchmarkHeartbeatRevision -benchtime 2s -count 3 ./internal/rack

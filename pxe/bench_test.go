@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -119,7 +120,7 @@ func TestBenchTFTP(t *testing.T) {
 	const big, small = 64 << 20, 16 << 20
 	benchFile(t, dir, "big.bin", big)
 	benchFile(t, dir, "small.bin", small)
-	runs, concRuns := 5, 3
+	runs, concRuns := 7, 3
 
 	// Send-ahead window sweep: one server per window, same veth, runs
 	// interleaved across windows so background load spreads evenly.
@@ -138,20 +139,28 @@ func TestBenchTFTP(t *testing.T) {
 		t.Logf("  window %2d: %6.1f MB/s  (runs %.0f)", w, median(sweep[i]), sweep[i])
 	}
 
-	// ironkit (default window) vs tftpd-hpa on the same address.
+	// ironkit (default window) vs tftpd-hpa on the same address, and the
+	// lock-step ceiling: pxe/bench/lockstep does one blocking send(2) and
+	// one recv(2) per block and nothing else, so what it reaches is the
+	// most any lock-step server can get out of atftp on this veth.
 	startIronkitTFTP(t, n.srv, dir, n.srvIP+":1069")
 	hpa := testenv.Start(t, n.srv.Command(context.Background(), "in.tftpd", "--foreground", "--secure",
 		"--address", n.srvIP+":2069", "--blocksize", "65464", dir))
+	ceil := testenv.Start(t, n.srv.Command(context.Background(), buildBenchTool(t, "lockstep"),
+		"-addr", n.srvIP+":4069", "-dir", dir))
 	time.Sleep(300 * time.Millisecond)
-	select {
-	case <-hpa.Done():
-		t.Fatalf("in.tftpd exited: %s", hpa.Output())
-	default:
+	for name, p := range map[string]*testenv.Process{"in.tftpd": hpa, "lockstep": ceil} {
+		select {
+		case <-p.Done():
+			t.Fatalf("%s exited: %s", name, p.Output())
+		default:
+		}
 	}
-	var ik, hp, ikw, hpw, ikc, hpc []float64
+	var ik, hp, ce, ikw, hpw, ikc, hpc, cec []float64
 	for r := 0; r < runs; r++ {
 		ik = append(ik, atftpGet(t, n.cli, n.srvIP, "1069", "big.bin", big))
 		hp = append(hp, atftpGet(t, n.cli, n.srvIP, "2069", "big.bin", big))
+		ce = append(ce, atftpGet(t, n.cli, n.srvIP, "4069", "big.bin", big))
 		// The client offers RFC 7440 windowsize: ironkit sends ahead
 		// (min(16, DefaultMaxSendAhead)); tftpd-hpa 5.2 ignores the option.
 		ikw = append(ikw, atftpGet(t, n.cli, n.srvIP, "1069", "big.bin", big, "windowsize 16"))
@@ -160,11 +169,26 @@ func TestBenchTFTP(t *testing.T) {
 	for r := 0; r < concRuns; r++ {
 		ikc = append(ikc, concurrent(t, n.cli, n.srvIP, "1069", "small.bin", small, 20))
 		hpc = append(hpc, concurrent(t, n.cli, n.srvIP, "2069", "small.bin", small, 20))
+		cec = append(cec, concurrent(t, n.cli, n.srvIP, "4069", "small.bin", small, 20))
 	}
-	t.Logf("TFTP, veth, median of %d runs (%d for 20 clients), default options (send-ahead %d, %d with windowsize):", runs, concRuns, DefaultSendAhead, DefaultMaxSendAhead)
+	t.Logf("TFTP, veth, median of %d interleaved runs (%d for 20 clients), default options (send-ahead %d, %d with windowsize):", runs, concRuns, DefaultSendAhead, DefaultMaxSendAhead)
 	t.Logf("  1 client, 64 MiB, blksize 1468:   ironkit %6.1f MB/s  tftpd-hpa %6.1f MB/s  ratio %.2fx  (runs %.0f / %.0f)", median(ik), median(hp), median(ik)/median(hp), ik, hp)
+	t.Logf("    lock-step ceiling (bench/lockstep) %6.1f MB/s = %.2fx tftpd-hpa; ironkit = %.2fx the ceiling  (runs %.0f)", median(ce), median(ce)/median(hp), median(ik)/median(ce), ce)
 	t.Logf("  same + windowsize 16:             ironkit %6.1f MB/s  tftpd-hpa %6.1f MB/s  ratio %.2fx  (runs %.0f / %.0f)", median(ikw), median(hpw), median(ikw)/median(hpw), ikw, hpw)
-	t.Logf("  20 clients × 16 MiB, aggregate:    ironkit %6.1f MB/s  tftpd-hpa %6.1f MB/s  ratio %.2fx", median(ikc), median(hpc), median(ikc)/median(hpc))
+	t.Logf("  20 clients × 16 MiB, aggregate:    ironkit %6.1f MB/s  tftpd-hpa %6.1f MB/s  ratio %.2fx  (runs %.0f / %.0f)", median(ikc), median(hpc), median(ikc)/median(hpc), ikc, hpc)
+	t.Logf("    lock-step ceiling (bench/lockstep) %6.1f MB/s = %.2fx tftpd-hpa  (runs %.0f)", median(cec), median(cec)/median(hpc), cec)
+}
+
+// buildBenchTool builds the command pxe/bench/<name> and returns its path.
+func buildBenchTool(t *testing.T, name string) string {
+	t.Helper()
+	testenv.RequireBinaries(t, "go")
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "./bench/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./bench/%s: %v\n%s", name, err, out)
+	}
+	return bin
 }
 
 var wrkTransfer = regexp.MustCompile(`Transfer/sec:\s+([\d.]+)([KMG]?B)`)

@@ -60,8 +60,8 @@ func newConfig(defaultAddr string, opts []Option) config {
 		maxBlock:  DefaultMaxBlockSize,
 		timeout:   DefaultTFTPTimeout,
 		retries:   DefaultTFTPRetries,
-		macLookup: ARPTable,
 	}
+	c.macLookup = NewARPCache().Lookup
 	for _, o := range opts {
 		o(&c)
 	}
@@ -108,8 +108,8 @@ func WithTFTPTimeout(d time.Duration, retries int) Option {
 }
 
 // WithMACLookup sets how a client's MAC is found for logging when the name
-// does not carry it (e.g. the rack's DHCP lease table); the default is
-// ARPTable, nil turns the lookup off.
+// does not carry it (e.g. the rack's DHCP lease table); the default is a
+// per-server ARPCache (NewARPCache().Lookup), nil turns the lookup off.
 func WithMACLookup(f func(netip.Addr) net.HardwareAddr) Option {
 	return func(c *config) { c.macLookup = f }
 }

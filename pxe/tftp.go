@@ -146,8 +146,7 @@ func (s *TFTPServer) read(ctx context.Context, filename string, rf io.ReaderFrom
 			if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 				ot.SetSize(f.Size)
 			}
-			// pin reads one block per call: buffer to save a read(2) per block.
-			n, err = rf.ReadFrom(bufio.NewReaderSize(f.Body, 128<<10))
+			n, err = rf.ReadFrom(blockReader(f))
 			f.Body.Close()
 			// pin reports an ERROR from the client as "…: code=N, error: …".
 			if err != nil && strings.Contains(err.Error(), ": code=") {
@@ -185,6 +184,18 @@ func (s *TFTPServer) read(ctx context.Context, filename string, rf io.ReaderFrom
 		}
 		return errors.New("read error")
 	}
+}
+
+// blockReader is what pin reads a file from, one block (io.ReadFull) per
+// DATA packet. A buffer saves a read(2) per block on files; it is sized to
+// the file, so a generated config does not allocate 128 KiB, and content
+// already in memory is read directly. (Measured in pxe/README.md: the
+// reader does not move the per-block time, pin's UDP round trip does.)
+func blockReader(f *File) io.Reader {
+	if b, ok := f.Body.(nopCloser); ok {
+		return b.Reader
+	}
+	return bufio.NewReaderSize(f.Body, int(min(max(f.Size, 4096), 128<<10)))
 }
 
 func macString(m net.HardwareAddr) string {

@@ -95,6 +95,47 @@ func TestTFTPClients(t *testing.T) {
 	log.waitLog(t, "file=big.bin", "bytes="+strconv.Itoa(3<<20+17), "result=ok")
 }
 
+// TestTFTPGenerated serves content a Resolver generates in memory
+// (BytesFile, read by pin without a buffer) at sizes around block
+// boundaries, with and without blksize/tsize.
+func TestTFTPGenerated(t *testing.T) {
+	testenv.RequireBinaries(t, "atftp")
+	gen := map[string][]byte{}
+	for _, n := range []int{0, 100, 512, 1468, 1468*2 + 1, 70000} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*31 + n)
+		}
+		gen["gen/"+strconv.Itoa(n)] = b
+	}
+	res := ResolverFunc(func(_ context.Context, req Request) (*File, error) {
+		if b, ok := gen[req.Name]; ok {
+			return BytesFile(b, time.Now()), nil
+		}
+		return nil, ErrNotFound
+	})
+	_, addr := startTFTP(t, nil, WithResolver(res))
+	host, port, _ := net.SplitHostPort(addr)
+	out := t.TempDir()
+	ctx := testContext(t)
+	for name, want := range gen {
+		for _, opts := range [][]string{nil, {"--option", "blksize 1468", "--option", "tsize 0"}} {
+			local := filepath.Join(out, "x")
+			args := append([]string{"--get", "-r", name, "-l", local}, opts...)
+			if b, err := exec.CommandContext(ctx, "atftp", append(args, host, port)...).CombinedOutput(); err != nil {
+				t.Fatalf("atftp %v: %v\n%s", args, err, b)
+			}
+			got, err := os.ReadFile(local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha256.Sum256(got) != sha256.Sum256(want) {
+				t.Fatalf("atftp %v: %d bytes, want %d, content differs", args, len(got), len(want))
+			}
+		}
+	}
+}
+
 // tftpClient speaks raw TFTP for conformance checks.
 type tftpClient struct {
 	t    *testing.T

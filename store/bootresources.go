@@ -253,7 +253,7 @@ func (c *BootResources) GetSet(ctx context.Context, key images.Key, version stri
 }
 
 // ListSets implements images.Catalog: every set, ordered by key path, then
-// version (as images.FileCatalog orders them).
+// version (images.CompareVersions, as images.FileCatalog orders them).
 func (c *BootResources) ListSets(ctx context.Context) ([]images.Set, error) {
 	sets, err := c.readSets(ctx, "")
 	if err != nil {
@@ -266,7 +266,7 @@ func (c *BootResources) ListSets(ctx context.Context) ([]images.Set, error) {
 		if a, b := sets[i].Key.Path(), sets[j].Key.Path(); a != b {
 			return a < b
 		}
-		return sets[i].Version < sets[j].Version
+		return images.CompareVersions(sets[i].Version, sets[j].Version) < 0
 	})
 	return sets, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -192,7 +193,8 @@ func (s *Store) startPGListener(ctx context.Context) error {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	l := &pgListener{cfg: s.pgConfig, cancel: cancel, done: make(chan struct{})}
-	go l.run(lctx, conn, s.changes, s.cfg.logger)
+	s.listenLive.Store(true)
+	go l.run(lctx, conn, s.changes, s.cfg.logger, &s.listenEpoch, &s.listenLive)
 	s.pgListen = l
 	return nil
 }
@@ -212,8 +214,9 @@ func listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, log *slog.Logger) {
+func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, log *slog.Logger, epoch *atomic.Uint64, live *atomic.Bool) {
 	defer close(l.done)
+	defer func() { epoch.Add(1); live.Store(false) }()
 	defer func() {
 		if conn != nil {
 			_ = conn.Close(context.Background())
@@ -237,6 +240,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, lo
 				continue
 			}
 			backoff = 100 * time.Millisecond
+			live.Store(true)
 			log.Info("change listener reconnected")
 			// Whatever was committed while we were away is gone.
 			b.resync()
@@ -247,6 +251,8 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn, b *broadcaster, lo
 		}
 		if err != nil {
 			log.Warn("change listener lost its connection; subscribers resync", "err", err)
+			epoch.Add(1)
+			live.Store(false)
 			_ = conn.Close(context.Background())
 			conn = nil
 			b.resync()

@@ -111,6 +111,10 @@ func TestChangesSurviveListenerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	epoch0, live := s.ChangesState()
+	if !live {
+		t.Fatal("ChangesState not live after Changes")
+	}
 	res, err := s.DB().ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
 	if err != nil {
@@ -121,6 +125,10 @@ func TestChangesSurviveListenerLoss(t *testing.T) {
 	}
 	if c := next(t, ch); c.Kind != store.KindResync {
 		t.Fatalf("after losing the listener got %+v, want resync", c)
+	}
+	// The loss moved the epoch: a cache drops what it filled before.
+	if epoch, _ := s.ChangesState(); epoch == epoch0 {
+		t.Fatal("ChangesState epoch unchanged after the listener was lost")
 	}
 	// Once the driver has reconnected, a new change arrives. Drain what
 	// comes (the reconnect's resync, changes made before the new LISTEN

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,7 +265,7 @@ func (s *Store) AllocateIP(ctx context.Context, subnetID int64, req AllocRequest
 			}
 		}
 		tx.changed(KindIPAddress, row.ID, OpInsert)
-		return nil
+		return machineOfInterfaceChanged(ctx, tx, req.InterfaceID)
 	})
 	if err != nil {
 		return netmodel.StaticAddress{}, err
@@ -363,7 +364,7 @@ func (s *Store) ReserveIP(ctx context.Context, a netmodel.StaticAddress) (netmod
 			return mapUnique(err, row.IP)
 		}
 		tx.changed(KindIPAddress, row.ID, OpInsert)
-		return nil
+		return machineOfInterfaceChanged(ctx, tx, a.InterfaceID)
 	})
 	if err != nil {
 		return netmodel.StaticAddress{}, err
@@ -374,6 +375,13 @@ func (s *Store) ReserveIP(ctx context.Context, a netmodel.StaticAddress) (netmod
 // ReleaseIP deletes a static address, returning it to the free pool.
 func (s *Store) ReleaseIP(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		var iface sql.NullInt64
+		err := tx.NewSelect().Model((*ipAddressRow)(nil)).Column("interface_id").Where("id = ?", id).Scan(ctx, &iface)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("ip address", "id", id)
+		} else if err != nil {
+			return err
+		}
 		res, err := tx.NewDelete().Model((*ipAddressRow)(nil)).Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return err
@@ -382,7 +390,7 @@ func (s *Store) ReleaseIP(ctx context.Context, id int64) error {
 			return notFound("ip address", "id", id)
 		}
 		tx.changed(KindIPAddress, id, OpDelete)
-		return nil
+		return machineOfInterfaceChanged(ctx, tx, iface.Int64)
 	})
 }
 
@@ -414,4 +422,22 @@ func timeOrZero(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// machineOfInterfaceChanged announces a change of the machine that owns
+// interface ifaceID (0: none), whose addresses just changed: the machine's
+// addresses are part of what the API shows of it, and a change of an
+// address alone names no machine.
+func machineOfInterfaceChanged(ctx context.Context, tx *txn, ifaceID int64) error {
+	if ifaceID == 0 {
+		return nil
+	}
+	var ids []string
+	if err := tx.NewSelect().Model((*interfaceRow)(nil)).Column("system_id").Where("id = ?", ifaceID).Scan(ctx, &ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		tx.changed(KindMachine, id, OpUpdate)
+	}
+	return nil
 }

@@ -35,7 +35,26 @@ type MachinePageQuery struct {
 // cursor pagination: pass the last system id of a page as After.
 func (s *Store) MachinePage(ctx context.Context, q MachinePageQuery) ([]*Machine, error) {
 	var rows []machineRow
-	sel := s.db.NewSelect().Model(&rows).OrderExpr("?TableAlias.system_id")
+	sel := pageFilter(s.db.NewSelect().Model(&rows), q)
+	if err := sel.Scan(ctx); err != nil {
+		return nil, err
+	}
+	return s.machinesFromRows(ctx, s.db, rows)
+}
+
+// MachinePageIDs is MachinePage returning only the system ids, in order:
+// one query on the machines table (an index range scan on system_id with
+// the filters applied), for a caller that holds the machines themselves in
+// a cache.
+func (s *Store) MachinePageIDs(ctx context.Context, q MachinePageQuery) ([]string, error) {
+	ids := make([]string, 0, max(q.Limit, 0))
+	err := pageFilter(s.db.NewSelect().Model((*machineRow)(nil)).Column("system_id"), q).Scan(ctx, &ids)
+	return ids, err
+}
+
+// pageFilter applies q's filters, order and limit to a select on machines.
+func pageFilter(sel *bun.SelectQuery, q MachinePageQuery) *bun.SelectQuery {
+	sel = sel.OrderExpr("?TableAlias.system_id")
 	if q.After != "" {
 		sel = sel.Where("?TableAlias.system_id > ?", q.After)
 	}
@@ -71,10 +90,7 @@ func (s *Store) MachinePage(ctx context.Context, q MachinePageQuery) ([]*Machine
 	if q.Limit > 0 {
 		sel = sel.Limit(q.Limit)
 	}
-	if err := sel.Scan(ctx); err != nil {
-		return nil, err
-	}
-	return s.machinesFromRows(ctx, s.db, rows)
+	return sel
 }
 
 // MachineExtra is Machine that also evaluates extra, an SQL expression of

@@ -50,6 +50,11 @@ type Store struct {
 	pgListen *pgListener
 	pgClosed bool
 
+	hooksMu     sync.RWMutex   // guards hooks
+	hooks       []func(Change) // OnCommit
+	listenEpoch atomic.Uint64  // ChangesState: bumped when the LISTEN connection is lost
+	listenLive  atomic.Bool    // ChangesState: the LISTEN connection is up
+
 	allocations atomic.Uint64 // addresses handed out by AllocateIP
 	lostRaces   atomic.Uint64 // inserts that lost an address to another allocator
 

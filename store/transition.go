@@ -176,6 +176,8 @@ func (s *Store) Heartbeat(ctx context.Context, systemID string) (*Machine, error
 			Exec(ctx); err != nil {
 			return err
 		}
+		// The deadline is part of what the API shows of the machine.
+		tx.changed(KindMachine, systemID, OpUpdate)
 		out, err = s.loadMachine(ctx, tx, systemID)
 		return err
 	})

@@ -79,6 +79,7 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) 
 	if err = btx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.committed(tx.changes)
 	if s.backend == SQLite {
 		for _, c := range tx.changes {
 			s.changes.publish(c)

@@ -228,11 +228,12 @@ func testPutSetInvalid(t *testing.T, c images.Catalog) {
 
 func testListOrder(t *testing.T, c images.Catalog) {
 	ctx := context.Background()
-	// Inserted out of order; listed by key path, then version.
+	// Inserted out of order; listed by key path, then version in
+	// images.CompareVersions order ("10" after "9").
 	puts := []struct {
 		key images.Key
 		v   string
-	}{{keyC, "1"}, {keyA, "2"}, {keyB, "1"}, {keyA, "1"}}
+	}{{keyC, "1"}, {keyA, "10"}, {keyA, "2"}, {keyB, "1"}, {keyA, "1"}, {keyA, "9"}}
 	for _, p := range puts {
 		if err := c.PutSet(ctx, images.Set{Key: p.key, Version: p.v, Type: images.Synced, Files: []images.File{file(p.v, 1)}}); err != nil {
 			t.Fatal(err)
@@ -250,6 +251,8 @@ func testListOrder(t *testing.T, c images.Catalog) {
 		"custom/amd64/generic/mine/generic@1:1",
 		"ubuntu/amd64/generic/noble/generic@1:1",
 		"ubuntu/amd64/generic/noble/generic@2:1",
+		"ubuntu/amd64/generic/noble/generic@9:1",
+		"ubuntu/amd64/generic/noble/generic@10:1",
 		"ubuntu/arm64/generic/jammy/generic@1:1",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -42,7 +42,7 @@ Commands:
   fabrics|vlans|subnets|ipranges|zones|pools|tags list|show ID|create KEY=V...|update ID KEY=V...|delete ID
   vlan update ID dhcp_on=true primary_rack=RACK_ID     (same as vlans update)
   ipaddresses list [subnet_id=N] | reserve subnet_id=N [ip=A] | release ID
-  racks list|show ID|delete ID
+  racks list|show ID|delete ID|sync-images ID|reconfigure ID
   boot-resources list | import SOURCE | upload OS/ARCH/SUBARCH/RELEASE/FLAVOUR/VERSION FILE
   events [system_id=ID] [type=T] [since=RFC3339] [limit=N]
   users list|create username=U password=P [email=E] [admin=true] | whoami
@@ -226,12 +226,18 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return c.call(ctx, res, "PATCH", base+"/"+url.PathEscape(rest[1]), body)
 		}
 	case res == "racks":
-		if err := need(1, "list|show ID|delete ID"); err != nil {
+		if err := need(1, "list|show ID|delete ID|sync-images ID|reconfigure ID"); err != nil {
 			return err
 		}
 		switch rest[0] {
 		case "list":
 			return c.call(ctx, res, "GET", "/api/v1/racks", nil)
+		case "sync-images", "reconfigure":
+			// Queue a rack command (admin): the rack runs it on its next poll.
+			if err := need(2, rest[0]+" ID"); err != nil {
+				return err
+			}
+			return c.call(ctx, res, "POST", "/api/v1/racks/"+url.PathEscape(rest[1])+"/"+rest[0], nil)
 		case "show", "delete":
 			if err := need(2, rest[0]+" ID"); err != nil {
 				return err

@@ -132,6 +132,11 @@ func TestCLI(t *testing.T) {
 	runCLI(t, cfg, "machines", "power", "bbb222", "off")
 	runCLI(t, cfg, "machines", "release", "bbb222", "erase=true")
 	runCLI(t, cfg, "events", "system_id=bbb222")
+	runCLI(t, cfg, "racks", "sync-images", "3")
+	runCLI(t, cfg, "racks", "reconfigure", "3")
+	if _, _, code := runCLI(t, cfg, "racks", "reconfigure"); code != 2 {
+		t.Errorf("racks reconfigure without id: exit %d, want 2", code)
+	}
 	if _, _, code := runCLI(t, cfg, "machines", "power", "bbb222", "explode"); code != 2 {
 		t.Fatalf("bad power op exit %d", code)
 	}
@@ -156,6 +161,8 @@ func TestCLI(t *testing.T) {
 		`POST /api/v1/machines/bbb222/actions/release {"erase":true}`,
 		"GET /api/v1/events?system_id=bbb222",
 		"GET /api/v1/machines/bbb222/timeline",
+		"POST /api/v1/racks/3/sync-images",
+		"POST /api/v1/racks/3/reconfigure",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("request %q not sent; got:\n%s", want, all)

@@ -45,7 +45,7 @@ func bootFiles(sets []images.Set, arch string) (kernel, initrd string, ok bool) 
 			continue
 		}
 		if best == nil || set.CompletedAt.After(best.CompletedAt) ||
-			(set.CompletedAt.Equal(best.CompletedAt) && set.Version > best.Version) {
+			(set.CompletedAt.Equal(best.CompletedAt) && images.CompareVersions(set.Version, best.Version) > 0) {
 			best, kernel, initrd = set, k, r
 		}
 	}

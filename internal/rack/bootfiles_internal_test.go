@@ -37,6 +37,10 @@ func TestBootFiles(t *testing.T) {
 			set("ubuntu", "amd64", "jammy", "20250101", true, t0, kr...),
 			set("ubuntu", "amd64", "noble", "20260101", true, t0.Add(time.Hour), "vmlinuz", "initrd")}, "amd64",
 			"ubuntu/amd64/generic/noble/generic/vmlinuz", "ubuntu/amd64/generic/noble/generic/initrd", true},
+		{"same completion time: numeric version order", []images.Set{
+			set("ubuntu", "amd64", "noble", "20261121.10", true, t0, kr...),
+			set("ubuntu", "amd64", "jammy", "20261121.9", true, t0, "vmlinuz", "initrd")}, "amd64",
+			"ubuntu/amd64/generic/noble/generic/boot-kernel", "ubuntu/amd64/generic/noble/generic/boot-initrd", true},
 		{"bootloaders and kernel-less sets skipped", []images.Set{
 			set(images.BootloaderOS, "amd64", "ipxe", "1", true, t0.Add(2*time.Hour), "boot-kernel", "boot-initrd"),
 			set("custom", "amd64", "img", "1", true, t0.Add(2*time.Hour), "root-dd.gz"),

@@ -75,6 +75,8 @@ func TestBootLookupMachineToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := r.svc.Store()
+	// Only a rack serving DHCP answers for machines (their VLAN unknown).
+	dhcpNetwork(t, st, "10.99.1.0/24", reply.RackID, 0)
 	cases := []struct {
 		status  lifecycle.Status
 		purpose string
@@ -171,6 +173,7 @@ func TestRackRendersMachineToken(t *testing.T) {
 	machineIn(t, st, "node-r", "52:54:00:00:20:02", lifecycle.Ready)
 	machineIn(t, st, "node-c2", "52:54:00:00:20:03", lifecycle.Commissioning)
 	rk := startRack(t, []string{r.url}, r.secret, "rack-render", func(c *rack.Config) { c.File.HTTPURL = "http://127.0.0.1:5248" })
+	dhcpNetwork(t, st, "10.99.2.0/24", rk.file.RackID, 0)
 	var addr string
 	eventually(t, 10*time.Second, "the rack's HTTP boot server", func() bool {
 		for _, h := range rk.svc.Health() {
@@ -210,10 +213,14 @@ func TestRackRendersMachineToken(t *testing.T) {
 
 	// With no region the rack still boots a known machine as its cached
 	// config says, without a token.
+	eventually(t, 10*time.Second, "the rack's config with the machines", func() bool {
+		c, ok := rk.svc.Config()
+		return ok && len(c.Machines) == 3
+	})
 	r.stop()
 	off := script("52:54:00:00:20:03")
 	if !strings.Contains(off, "ironkit.purpose=commission") || strings.Contains(off, "ironkit.token") {
-		t.Errorf("regionless render for a commissioning machine:\n%s", off)
+		t.Errorf("regionless render for a commissioning machine:\n%s\nrack log:\n%s", off, rk.logs)
 	}
 	if !strings.Contains(rk.logs.String(), "boot lookup failed") {
 		t.Errorf("regionless boot lookup not logged")

@@ -44,9 +44,12 @@ type testRegion struct {
 	secret string
 	logs   *logBuf
 	stop   func()
+	// served is closed when the region's Serve returned (it must not
+	// while the test runs).
+	served chan struct{}
 }
 
-func startRegion(t *testing.T, dsn string) *testRegion {
+func startRegion(t testing.TB, dsn string) *testRegion {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +59,7 @@ func startRegion(t *testing.T, dsn string) *testRegion {
 }
 
 // startRegionOn serves a region on ln (which may be inside a namespace).
-func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
+func startRegionOn(t testing.TB, dsn string, ln net.Listener) *testRegion {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
@@ -80,8 +83,9 @@ func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- svc.Serve(rctx, ln) }()
-	r := &testRegion{svc: svc, rpc: srv, url: "http://" + ln.Addr().String(), secret: secret, logs: logs}
+	served := make(chan struct{})
+	go func() { done <- svc.Serve(rctx, ln); close(served) }()
+	r := &testRegion{svc: svc, rpc: srv, url: "http://" + ln.Addr().String(), secret: secret, logs: logs, served: served}
 	var once sync.Once
 	r.stop = func() {
 		once.Do(func() {
@@ -97,7 +101,7 @@ func startRegionOn(t *testing.T, dsn string, ln net.Listener) *testRegion {
 	return r
 }
 
-func sqliteDSN(t *testing.T) string { return filepath.Join(t.TempDir(), "region.db") }
+func sqliteDSN(t testing.TB) string { return filepath.Join(t.TempDir(), "region.db") }
 
 // ifaces is a settable interface inventory for an in-process rack.
 type ifaces struct {

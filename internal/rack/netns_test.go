@@ -98,7 +98,7 @@ func serveRack(t *testing.T, h *testenv.Host, cfg string) *testenv.Process {
 
 // dhcpNetwork makes the untagged VLAN of a new fabric serve DHCP for cidr
 // from primary (and secondary), with a dynamic range .100–.150.
-func dhcpNetwork(t *testing.T, st *store.Store, cidr string, primary, secondary int64) {
+func dhcpNetwork(t *testing.T, st *store.Store, cidr string, primary, secondary int64) (vlanID, subnetID int64) {
 	t.Helper()
 	ctx := context.Background()
 	f, err := st.CreateFabric(ctx, netmodel.Fabric{Name: "f-" + strings.ReplaceAll(cidr, "/", "-")})
@@ -123,6 +123,7 @@ func dhcpNetwork(t *testing.T, st *store.Store, cidr string, primary, secondary 
 	if _, err := st.CreateIPRange(ctx, netmodel.IPRange{SubnetID: sn.ID, Type: netmodel.RangeDynamic, Start: at(100), End: at(150)}); err != nil {
 		t.Fatal(err)
 	}
+	return v.ID, sn.ID
 }
 
 const udhcpcHook = `#!/bin/sh
@@ -262,6 +263,11 @@ func dhcpInfo(t *testing.T, r *testRegion, rackID int64) string {
 func TestFailoverPrimaryKilled(t *testing.T) {
 	testenv.RequireRoot(t, "two rackd and udhcpc in network namespaces")
 	testenv.RequireBinaries(t, "ip", "udhcpc")
+	if os.Getenv(testenv.PostgresEnv) != "" {
+		// TestHADeployAndRackFailover kills the primary rack the same way
+		// (with three regions on PostgreSQL): keep the package's budget.
+		t.Skip("skipping: covered by TestHADeployAndRackFailover, which runs with PostgreSQL")
+	}
 	seg := testenv.NewSegment(t)
 	regHost := seg.AddHost(t, "10.92.0.1/24")
 	hostA := seg.AddHost(t, "10.92.0.2/24")

@@ -352,12 +352,16 @@ func (s *Service) commandLoop(ctx context.Context) {
 		s.pollCancel = cancel
 		s.mu.Unlock()
 		err := s.client.Do(pctx, http.MethodGet, path, nil, &cmds, s.cfg.PollWait+15*time.Second)
+		// Read before cancel(), which would make it always true: a poll
+		// failing on its own (the region answering errors, e.g. while its
+		// database is down) must back off, not spin.
+		restarted := pctx.Err() != nil
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if pctx.Err() != nil {
+			if restarted {
 				continue // restarted on purpose (interfaces changed)
 			}
 			select {

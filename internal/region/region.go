@@ -5,7 +5,8 @@
 // `secret` so they are testable without a process.
 //
 // It does not parse flags or read the environment (cmd/regiond does) and
-// owns no state of its own.
+// owns no persistent state; the API cache (api.Cache) it wires is memory
+// kept exact by the store's change notifications (followCache).
 package region
 
 import (
@@ -56,6 +57,9 @@ type Options struct {
 	Hasher auth.Hasher
 	// RPC is mounted at /rpc/v1 (the rack RPC, issue 8); nil mounts nothing.
 	RPC http.Handler
+	// RackCommands queues operator commands for racks (the rack RPC);
+	// nil serves no rack command routes.
+	RackCommands api.RackCommands
 	// StoreOptions are passed to store.Open.
 	StoreOptions []store.Option
 	// ImagePeers are base URLs of other regions ("http://region2:5240")
@@ -70,6 +74,10 @@ type Options struct {
 	// WebPollInterval is how often the web page polls for changes; zero is
 	// the web package's default.
 	WebPollInterval time.Duration
+	// NoCache turns the API's cache off (api.Cache: machines as JSON and
+	// API keys in memory, invalidated by the store's change notifications);
+	// every request then reads the database. For measurements.
+	NoCache bool
 }
 
 // Service is a running region: store, backend, jobs and API.
@@ -83,6 +91,7 @@ type Service struct {
 	boot   *bootres.Service
 	images *images.Store
 	beat   time.Duration
+	cache  *api.Cache // nil with Options.NoCache
 }
 
 // Open opens the database (applying migrations) and builds every part.
@@ -164,12 +173,19 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 			return fail(err)
 		}
 	}
+	if !o.NoCache {
+		s.cache = api.NewCache(st.ChangesState)
+		st.OnCommit(func(ch store.Change) { invalidate(s.cache, ch) })
+	}
 	ab := s.be.API()
 	ab.BootResources, ab.Images = s.boot, s.images.Handler()
+	if o.RackCommands != nil {
+		ab.RackCommands = o.RackCommands
+	}
 	s.srv, err = api.New(api.Config{
 		Listen: cfg.Listen, Version: Version, Backend: ab, RPC: o.RPC,
 		Logger: o.Logger.With("part", "api"), Registerer: o.Registry, Gatherer: o.Registry,
-		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(), SecretParam: backend.SecretParam(powerTypes),
+		Hasher: o.Hasher, ShutdownTimeout: cfg.ShutdownTimeout.D(), SecretParam: backend.SecretParam(powerTypes), Cache: s.cache,
 		UI: func(apiHandler http.Handler) (http.Handler, error) {
 			return web.New(web.Config{API: apiHandler, Logger: o.Logger.With("part", "web"), PollInterval: o.WebPollInterval})
 		},
@@ -227,6 +243,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
 	g.Go(func() error { return s.followBootResources(gctx) })
+	g.Go(func() error { return s.followCache(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -241,6 +258,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.boot.Run(gctx) })
 	g.Go(func() error { return s.images.Run(gctx) })
 	g.Go(func() error { return s.followBootResources(gctx) })
+	g.Go(func() error { return s.followCache(gctx) })
 	if s.runner != nil {
 		g.Go(func() error { return s.runner.Run(gctx) })
 	}
@@ -289,6 +307,9 @@ func (s *Service) heartbeat(ctx context.Context, addr string) error {
 func (s *Service) followBootResources(ctx context.Context) error {
 	changes, err := s.st.Changes(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down while the listener connected
+		}
 		return fmt.Errorf("region: follow boot-resource changes: %w", err)
 	}
 	return s.boot.FollowChanges(ctx, changes)
@@ -299,6 +320,9 @@ func (s *Service) Handler() http.Handler { return s.srv.Handler() }
 
 // Backend is the region's backend (admin operations, tests).
 func (s *Service) Backend() *backend.Backend { return s.be }
+
+// Cache is the API's cache (nil with Options.NoCache).
+func (s *Service) Cache() *api.Cache { return s.cache }
 
 // Store is the region's store.
 func (s *Service) Store() *store.Store { return s.st }

@@ -232,6 +232,10 @@ func SetupRegion(ctx context.Context, regionURL, apiKey string, s RegionSetup) e
 		if err := c.call(ctx, "POST", "/api/v1/ipranges", api.IPRange{SubnetID: sn.ID, Type: "dynamic", StartIP: "127.10.0.1", EndIP: "127.10.255.254"}, nil); err != nil {
 			return err
 		}
+		// The rack's own corner: deployments' auto addresses come after it.
+		if err := c.call(ctx, "POST", "/api/v1/ipranges", api.IPRange{SubnetID: sn.ID, Type: "reserved", StartIP: "127.0.0.1", EndIP: "127.0.255.254"}, nil); err != nil {
+			return err
+		}
 	}
 	if s.RackID != 0 {
 		if err := c.call(ctx, "PATCH", fmt.Sprintf("/api/v1/vlans/%d", vlanID), map[string]any{"dhcp_on": true, "primary_rack": s.RackID}, nil); err != nil {

@@ -114,7 +114,7 @@ func newRegion(t *testing.T, withRacks bool) client {
 	var rpcSrv *rackrpc.Server
 	var err error
 	if withRacks {
-		svc, rpcSrv, err = rackrpc.OpenRegion(ctx, cfg, opts, rackrpc.Config{PollInterval: 20 * time.Millisecond})
+		svc, rpcSrv, err = rackrpc.OpenRegion(ctx, cfg, opts, rackrpc.Config{PollInterval: 20 * time.Millisecond, NoAddressProbe: true})
 	} else {
 		svc, err = region.Open(ctx, cfg, opts)
 	}

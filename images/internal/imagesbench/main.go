@@ -35,6 +35,7 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new one under $TMPDIR)")
 	region := flag.String("region", "", "internal: region URL for -role rack")
 	noFsync := flag.Bool("nofsync", false, "internal: rack with CacheConfig.NoFsync")
+	parallel := flag.Int("parallel", 0, "rack's CacheConfig.Parallel (0: images.DefaultParallel)")
 	cpuProfile := flag.String("cpuprofile", "", "internal: write the rack's CPU profile here")
 	sizeMiB := flag.Int64("size", 4096, "total MiB of image files")
 	files := flag.Int("files", 4, "number of files the total is split into")
@@ -51,9 +52,9 @@ func main() {
 				defer pprof.StopCPUProfile()
 			}
 		}
-		err = syncRack(*dir, *region, *noFsync)
+		err = syncRack(*dir, *region, *noFsync, *parallel)
 	default:
-		err = bench(*dir, *sizeMiB<<20, *files, *runs)
+		err = bench(*dir, *sizeMiB<<20, *files, *runs, *parallel)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -75,8 +76,8 @@ func serveRegion(dir string) error {
 	return (&http.Server{Handler: st.Handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
 }
 
-func syncRack(dir, region string, noFsync bool) error {
-	c, err := images.NewCache(images.CacheConfig{Dir: dir, Regions: []string{region}, RackID: "bench", NoFsync: noFsync})
+func syncRack(dir, region string, noFsync bool, parallel int) error {
+	c, err := images.NewCache(images.CacheConfig{Dir: dir, Regions: []string{region}, RackID: "bench", NoFsync: noFsync, Parallel: parallel})
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func vmHWM() int64 {
 	return 0
 }
 
-func bench(dir string, total int64, nfiles, runs int) error {
+func bench(dir string, total int64, nfiles, runs, parallel int) error {
 	if _, err := exec.LookPath("curl"); err != nil {
 		return errors.New("curl is not installed (apt-get install curl): it is the reference")
 	}
@@ -119,7 +120,21 @@ func bench(dir string, total int64, nfiles, runs int) error {
 	key := images.Key{OS: "bench", Release: "bench", Arch: "amd64", Subarch: "generic", Flavour: "generic"}
 	var sums []string
 	per := total / int64(nfiles)
-	fmt.Printf("generating %d file(s) of %d MiB in %s\n", nfiles, per>>20, regionDir)
+	if set, err := st.Catalog().GetSet(context.Background(), key, "1"); err == nil && set.Complete &&
+		len(set.Files) == nfiles && set.Size() == per*int64(nfiles) {
+		fmt.Printf("reusing %d file(s) of %d MiB in %s\n", nfiles, per>>20, regionDir)
+		for _, f := range set.Files {
+			sums = append(sums, f.SHA256)
+		}
+		nfiles = 0
+	} else if err == nil {
+		if err := st.Delete(context.Background(), key, "1"); err != nil {
+			return err
+		}
+	}
+	if nfiles > 0 {
+		fmt.Printf("generating %d file(s) of %d MiB in %s\n", nfiles, per>>20, regionDir)
+	}
 	for i := range nfiles {
 		src := io.LimitReader(rand.NewChaCha8([32]byte{byte(i), 42}), per)
 		f, err := st.Upload(context.Background(), key, "1", "file"+strconv.Itoa(i), src, images.UploadSpec{Size: per})
@@ -128,9 +143,12 @@ func bench(dir string, total int64, nfiles, runs int) error {
 		}
 		sums = append(sums, f.SHA256)
 	}
-	if err := st.Complete(context.Background(), key, "1"); err != nil {
-		return err
+	if nfiles > 0 {
+		if err := st.Complete(context.Background(), key, "1"); err != nil {
+			return err
+		}
 	}
+	nfiles = len(sums)
 	_ = st.Close()
 
 	self, err := os.Executable()
@@ -155,39 +173,48 @@ func bench(dir string, total int64, nfiles, runs int) error {
 
 	// Two pairs with the same durability: curl (page cache only) against
 	// the rack with NoFsync, and curl followed by `sync -f` (flushed to
-	// disk) against the rack's default (fsync before every install).
-	fmt.Printf("%-4s %10s %12s %7s | %12s %12s %7s | %9s\n", "run", "curl", "rack nofsync", "ratio", "curl+sync", "rack fsync", "ratio", "rack RSS")
-	type row struct{ curl, rackNo, curlSync, rackSync float64 }
+	// disk) against the rack's default (fsync before every install). The
+	// reference is plain curl, one file after the other, as the issue
+	// asks; the rack downloads CacheConfig.Parallel files at once, so
+	// curl --parallel with as many transfers is measured too (curl -Z).
+	if parallel == 0 {
+		parallel = images.DefaultParallel
+	}
+	fmt.Printf("rack: Parallel=%d; curl -Z: --parallel --parallel-max %d\n", parallel, parallel)
+	fmt.Printf("%-4s %5s | %6s %8s %8s %7s %8s | %9s %10s %7s | %8s | %s\n",
+		"run", "load", "curl", "curl -Z", "rack", "/curl", "/curl -Z", "curl+sync", "rack fsync", "ratio", "rack RSS", "CPU s/GiB curl, rack")
+	type row struct{ curl, curlPar, rackNo, curlSync, rackSync result }
 	var rows []row
 	var hwm int64
 	for run := 1; run <= runs; run++ {
 		var r row
+		rack := func(v *result, noFsync bool) func() error {
+			return func() (err error) {
+				*v, err = runRack(self, dir, base, total, noFsync, parallel)
+				hwm = max(hwm, v.hwmKiB)
+				return err
+			}
+		}
+		curl := func(v *result, flush bool, par int) func() error {
+			return func() (err error) { *v, err = runCurl(dir, base, sums, total, flush, par); return }
+		}
 		steps := []func() error{
-			func() (err error) { r.curl, err = runCurl(dir, base, sums, total, false); return },
-			func() (err error) {
-				var h int64
-				r.rackNo, h, err = runRack(self, dir, base, total, true)
-				hwm = max(hwm, h)
-				return
-			},
-			func() (err error) { r.curlSync, err = runCurl(dir, base, sums, total, true); return },
-			func() (err error) {
-				var h int64
-				r.rackSync, h, err = runRack(self, dir, base, total, false)
-				hwm = max(hwm, h)
-				return
-			},
+			curl(&r.curl, false, 1), rack(&r.rackNo, true), curl(&r.curlPar, false, parallel),
+			curl(&r.curlSync, true, 1), rack(&r.rackSync, false),
 		}
 		if run%2 == 0 { // alternate the order so neither always gets the warmer cache
-			steps[0], steps[1], steps[2], steps[3] = steps[1], steps[0], steps[3], steps[2]
+			slices.Reverse(steps)
 		}
+		load := loadAvg()
 		for _, f := range steps {
 			if err := f(); err != nil {
 				return err
 			}
 		}
 		rows = append(rows, r)
-		fmt.Printf("%-4d %10.0f %12.0f %6.0f%% | %12.0f %12.0f %6.0f%% | %5d MiB\n", run, r.curl, r.rackNo, 100*r.rackNo/r.curl, r.curlSync, r.rackSync, 100*r.rackSync/r.curlSync, hwm>>10)
+		fmt.Printf("%-4d %5.1f | %6.0f %8.0f %8.0f %6.0f%% %7.0f%% | %9.0f %10.0f %6.0f%% | %4d MiB | %.1f, %.1f\n", run, load,
+			r.curl.mibs, r.curlPar.mibs, r.rackNo.mibs, 100*r.rackNo.mibs/r.curl.mibs, 100*r.rackNo.mibs/r.curlPar.mibs,
+			r.curlSync.mibs, r.rackSync.mibs, 100*r.rackSync.mibs/r.curlSync.mibs, hwm>>10, r.curl.cpuPerGiB, r.rackNo.cpuPerGiB)
 	}
 	col := func(f func(row) float64) float64 {
 		var v []float64
@@ -196,52 +223,88 @@ func bench(dir string, total int64, nfiles, runs int) error {
 		}
 		return median(v)
 	}
-	fmt.Printf("%-4s %10.0f %12.0f %6.0f%% | %12.0f %12.0f %6.0f%% | %5d MiB (peak)\n", "med",
-		col(func(r row) float64 { return r.curl }), col(func(r row) float64 { return r.rackNo }), 100*col(func(r row) float64 { return r.rackNo / r.curl }),
-		col(func(r row) float64 { return r.curlSync }), col(func(r row) float64 { return r.rackSync }), 100*col(func(r row) float64 { return r.rackSync / r.curlSync }), hwm>>10)
-	fmt.Printf("MiB/s; %d MiB in %d file(s), region → rack over loopback; the rack verifies SHA-256 and installs by rename\n", total>>20, nfiles)
+	fmt.Printf("%-4s %5s | %6.0f %8.0f %8.0f %6.0f%% %7.0f%% | %9.0f %10.0f %6.0f%% | %4d MiB | %.1f, %.1f (peak RSS; medians)\n", "med", "",
+		col(func(r row) float64 { return r.curl.mibs }), col(func(r row) float64 { return r.curlPar.mibs }), col(func(r row) float64 { return r.rackNo.mibs }),
+		100*col(func(r row) float64 { return r.rackNo.mibs / r.curl.mibs }), 100*col(func(r row) float64 { return r.rackNo.mibs / r.curlPar.mibs }),
+		col(func(r row) float64 { return r.curlSync.mibs }), col(func(r row) float64 { return r.rackSync.mibs }),
+		100*col(func(r row) float64 { return r.rackSync.mibs / r.curlSync.mibs }), hwm>>10,
+		col(func(r row) float64 { return r.curl.cpuPerGiB }), col(func(r row) float64 { return r.rackNo.cpuPerGiB }))
+	fmt.Printf("MiB/s; %d MiB in %d file(s), region → rack over loopback; the rack verifies SHA-256 and installs by rename;\n", total>>20, nfiles)
+	fmt.Printf("\"rack\" is NoFsync (page cache, like curl); \"rack fsync\" fsyncs each file and its directory before/after install,\n")
+	fmt.Printf("against curl followed by `sync FILES DIR` (fsync of curl's files only); ratios are medians of the per-run ratios;\n")
+	fmt.Printf("load: 1-minute load average at the start of the run; CPU: user+system seconds per GiB of the curl and rack processes\n")
 	return nil
 }
 
-func runCurl(dir, base string, sums []string, total int64, flush bool) (float64, error) {
+// result is one timed transfer of all the files.
+type result struct {
+	mibs      float64 // MiB/s, wall clock from process start to exit (after the flush, if any)
+	cpuPerGiB float64 // user+system CPU seconds of the process per GiB
+	hwmKiB    int64   // rack only: peak RSS
+}
+
+func cpuPerGiB(ps *os.ProcessState, total int64) float64 {
+	return (ps.UserTime() + ps.SystemTime()).Seconds() / (float64(total) / (1 << 30))
+}
+
+func loadAvg() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
+}
+
+// runCurl fetches the blobs with one curl process into dir/curl (the same
+// filesystem as the rack's directory): one after the other, or par at once
+// with --parallel. flush then runs `sync FILES DIR`, which fsyncs exactly
+// curl's files and their directory (not the whole filesystem, where other
+// processes' dirty data would be charged to curl), inside the timing.
+func runCurl(dir, base string, sums []string, total int64, flush bool, par int) (result, error) {
 	out := filepath.Join(dir, "curl")
 	_ = os.MkdirAll(out, 0o755)
 	defer os.RemoveAll(out)
-	args := []string{"-s", "-S", "-f"}
+	args := []string{"-s", "-S", "-f", "--no-progress-meter"}
+	if par > 1 {
+		args = append(args, "--parallel", "--parallel-max", strconv.Itoa(par))
+	}
+	syncArgs := []string{}
 	for _, s := range sums {
 		args = append(args, "-o", filepath.Join(out, s), base+images.BlobPath(s))
+		syncArgs = append(syncArgs, filepath.Join(out, s))
 	}
 	start := time.Now()
 	cmd := exec.Command("curl", args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("curl: %w", err)
+		return result{}, fmt.Errorf("curl: %w", err)
 	}
 	if flush {
-		if err := exec.Command("sync", "-f", out).Run(); err != nil {
-			return 0, fmt.Errorf("sync -f: %w", err)
+		if b, err := exec.Command("sync", append(syncArgs, out)...).CombinedOutput(); err != nil {
+			return result{}, fmt.Errorf("sync: %w: %s", err, b)
 		}
 	}
-	return float64(total) / time.Since(start).Seconds() / (1 << 20), nil
+	el := time.Since(start)
+	return result{mibs: float64(total) / el.Seconds() / (1 << 20), cpuPerGiB: cpuPerGiB(cmd.ProcessState, total)}, nil
 }
 
-func runRack(self, dir, base string, total int64, noFsync bool) (float64, int64, error) {
+// runRack runs a rack process that syncs everything from the region into
+// dir/rack and exits.
+func runRack(self, dir, base string, total int64, noFsync bool, parallel int) (result, error) {
 	rackDir := filepath.Join(dir, "rack")
 	defer os.RemoveAll(rackDir)
 	start := time.Now()
-	cmd := exec.Command(self, "-role", "rack", "-dir", rackDir, "-region", base, "-nofsync="+strconv.FormatBool(noFsync))
+	cmd := exec.Command(self, "-role", "rack", "-dir", rackDir, "-region", base, "-nofsync="+strconv.FormatBool(noFsync), "-parallel", strconv.Itoa(parallel))
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	el := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("rack: %w", err)
+		return result{}, fmt.Errorf("rack: %w", err)
 	}
 	var files int
 	var bytes, hwm int64
 	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "SYNCED files=%d bytes=%d hwm_kib=%d", &files, &bytes, &hwm); err != nil || bytes != total {
-		return 0, 0, fmt.Errorf("rack printed %q", b)
+		return result{}, fmt.Errorf("rack printed %q", b)
 	}
-	return float64(total) / el.Seconds() / (1 << 20), hwm, nil
+	return result{mibs: float64(total) / el.Seconds() / (1 << 20), cpuPerGiB: cpuPerGiB(cmd.ProcessState, total), hwmKiB: hwm}, nil
 }
 
 func median(v []float64) float64 {

@@ -144,6 +144,8 @@ var matrix = []struct {
 	{"GET", "/api/v1/racks", nil, "401 200 200 200 403 403"},
 	{"GET", "/api/v1/racks/1", nil, "401 200 200 200 403 403"},
 	{"DELETE", "/api/v1/racks/1", nil, "401 403 403 204 403 403"},
+	{"POST", "/api/v1/racks/1/sync-images", nil, "401 403 403 202 403 403"},
+	{"POST", "/api/v1/racks/1/reconfigure", nil, "401 403 403 202 403 403"},
 	{"GET", "/api/v1/events", nil, "401 200 200 200 403 403"},
 	{"POST", "/api/v1/metadata/enlist", Enlist{Architecture: "amd64/generic", MACAddresses: []string{"52:54:00:00:00:02"}}, "201 201 201 201 201 201"},
 	{"GET", "/api/v1/metadata/bbb222/commissioning-scripts", nil, "401 403 403 200 403 200"},

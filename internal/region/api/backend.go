@@ -52,6 +52,13 @@ type Machines interface {
 	IssueMachineToken(ctx context.Context, systemID string) (string, error)
 }
 
+// MachineIDs is an optional extension of Machines that the cached machine
+// list needs: the system ids of the page q selects, in order, from one
+// query (the machines themselves come from the Cache).
+type MachineIDs interface {
+	ListMachineIDs(ctx context.Context, q MachineQuery) ([]string, error)
+}
+
 // IPAddresses reserves and releases static addresses.
 type IPAddresses interface {
 	ListIPAddresses(ctx context.Context, subnetID int64) ([]IPAddress, error)
@@ -76,6 +83,13 @@ type Racks interface {
 	ListRacks(ctx context.Context) ([]Rack, error)
 	GetRack(ctx context.Context, id int64) (Rack, error)
 	DeleteRack(ctx context.Context, id int64) error
+}
+
+// RackCommands queues operator commands for a rack (the rack RPC). kind is
+// "sync-images" (fetch boot images now) or "reconfigure" (pull the config
+// now); an unknown rack is an *Error with status 404.
+type RackCommands interface {
+	QueueRackCommand(ctx context.Context, rackID int64, kind string) (RackCommand, error)
 }
 
 // Metadata is the ephemeral environment's side of the region.
@@ -111,6 +125,9 @@ type Backend struct {
 	// Images serves image bytes and manifests to machines and racks
 	// (images.Store.Handler); mounted at /images/v1/.
 	Images http.Handler
+	// RackCommands is optional: without it the rack command routes
+	// (sync-images, reconfigure) are not served.
+	RackCommands RackCommands
 }
 
 func (b Backend) missing() string {

@@ -9,4 +9,9 @@
 // interfaces declared in backend.go, which internal/region implements over
 // the store and the job runner. The rack RPC is mounted under /rpc/v1 from
 // Config.RPC; this package only routes to it and requires a rack token.
+//
+// Config.Cache (a Cache) lets the server answer machine GETs, machine
+// lists and API-key checks from memory; the cache's owner keeps it exact by
+// invalidating it from the store's change notifications (internal/region
+// does), and the cache refuses to serve whenever that feed is not live.
 package api

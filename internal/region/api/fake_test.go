@@ -41,7 +41,7 @@ type memBackend struct {
 func (b *memBackend) backend() Backend {
 	return Backend{Tokens: b, Users: b, Machines: b, Fabrics: b.fabrics, VLANs: b.vlans, Subnets: b.subnets,
 		IPRanges: b.ranges, IPAddresses: b, Zones: b.zones, Pools: b.pools, Tags: b.tags, Racks: b, Regions: b,
-		Events: b, Metadata: b, BootResources: b,
+		Events: b, Metadata: b, BootResources: b, RackCommands: b,
 		Images: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Method+" "+r.URL.Path) })}
 }
 
@@ -438,3 +438,14 @@ func (b *memBackend) StartImport(_ context.Context, src string) (ImportStatus, e
 }
 
 func (b *memBackend) ImportStatus(context.Context) (ImportStatus, error) { return ImportStatus{}, nil }
+
+func (b *memBackend) QueueRackCommand(_ context.Context, id int64, kind string) (RackCommand, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.racks {
+		if r.ID == id {
+			return RackCommand{ID: 1, RackID: id, Kind: kind, State: "pending"}, nil
+		}
+	}
+	return RackCommand{}, &Error{Status: 404, Code: "not_found", Message: fmt.Sprintf("rack %d not found", id)}
+}

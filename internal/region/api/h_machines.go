@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -62,6 +63,9 @@ func (s *Server) listMachines(r *Request) (any, error) {
 		q.VisibleTo = r.Principal.Username
 	}
 	q.Limit = limit + 1
+	if ids, ok := s.cfg.Backend.Machines.(MachineIDs); ok && s.cfg.Cache.enabledNow() {
+		return s.listMachinesCached(r, q, limit, ids)
+	}
 	ms, err := s.cfg.Backend.Machines.ListMachines(r.Context(), q)
 	if err != nil {
 		return nil, err
@@ -152,6 +156,9 @@ func machineView(m Machine) auth.MachineView {
 }
 
 func (s *Server) getMachine(r *Request) (any, error) {
+	if s.cfg.Cache.enabledNow() {
+		return s.getMachineCached(r)
+	}
 	m, err := s.visibleMachine(r)
 	if err != nil {
 		return nil, err
@@ -304,4 +311,107 @@ func (s *Server) issueToken(r *Request) (any, error) {
 		return nil, err
 	}
 	return MachineToken{SystemID: id, Token: tok}, nil
+}
+
+// getMachineCached is getMachine from the Cache: no database round trip on
+// a hit.
+func (s *Server) getMachineCached(r *Request) (any, error) {
+	c := s.cfg.Cache
+	id, err := r.SystemID()
+	if err != nil {
+		return nil, err
+	}
+	e, ok := c.machine(id)
+	if !ok {
+		t := c.machineTicket(id)
+		m, err := s.cfg.Backend.Machines.GetMachine(r.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		e = c.putMachine(t, m)
+	}
+	if !auth.CanSee(r.Principal, e.view) {
+		return nil, NotFound("machine " + id)
+	}
+	b, err := e.encoded(s, r.Principal.IsAdmin())
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(b), nil
+}
+
+// maxMissesByID is how many machines of a cached list page are read one by
+// one when missing from the cache; more and the page is read whole.
+const maxMissesByID = 16
+
+// listMachinesCached answers a page from the Cache: the page's system ids
+// from one indexed query (filters, visibility and order stay the
+// database's), the machines' JSON from memory. Missing machines are read
+// one by one when few, else the page is read whole and cached.
+func (s *Server) listMachinesCached(r *Request, q MachineQuery, limit int, ids MachineIDs) (any, error) {
+	c := s.cfg.Cache
+	ctx := r.Context()
+	t := c.machineTicket("")
+	list, err := ids.ListMachineIDs(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	entries, missing := c.machinesOf(list)
+	if len(missing) > maxMissesByID {
+		ms, err := s.cfg.Backend.Machines.ListMachines(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		entries, list = entries[:0], list[:0]
+		for _, m := range ms {
+			entries = append(entries, c.putMachine(t, m))
+			list = append(list, m.SystemID)
+		}
+	} else {
+		for _, i := range missing {
+			id := list[i]
+			t := c.machineTicket(id)
+			m, err := s.cfg.Backend.Machines.GetMachine(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted since the ids were read
+			}
+			if err != nil {
+				return nil, err
+			}
+			entries[i] = c.putMachine(t, m)
+		}
+	}
+	next := ""
+	if len(list) > limit {
+		entries = entries[:limit]
+		next = EncodeCursor(list[limit-1])
+	}
+	// A machine may have changed since the ids were read; the caller sees
+	// only what it may see now.
+	entries = slices.DeleteFunc(entries, func(e *cachedMachine) bool { return e == nil || !auth.CanSee(r.Principal, e.view) })
+	admin := r.Principal.IsAdmin()
+	size := 0
+	encs := make([][]byte, len(entries))
+	for i, e := range entries {
+		if encs[i], err = e.encoded(s, admin); err != nil {
+			return nil, err
+		}
+		size += len(encs[i]) + 1
+	}
+	buf := make([]byte, 0, size+64)
+	buf = append(buf, `{"machines":[`...)
+	for i, b := range encs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, b...)
+	}
+	buf = append(buf, ']')
+	if next != "" {
+		buf = append(buf, `,"next":"`...)
+		buf = append(buf, next...) // base64url: nothing to escape
+		buf = append(buf, '"')
+	}
+	buf = append(buf, '}')
+	return rawJSON(buf), nil
 }

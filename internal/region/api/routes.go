@@ -160,6 +160,23 @@ func (s *Server) table() []Route {
 				Summary: "Rack image inventories", Access: auth.RackOnly, Reply: map[string]any{}, raw: s.images},
 		)
 	}
+	if b.RackCommands != nil {
+		for _, c := range []struct{ kind, op, summary string }{
+			{"sync-images", "syncRackImages", "Queue a rack command: fetch boot images from the regions now"},
+			{"reconfigure", "reconfigureRack", "Queue a rack command: pull the config from the region now"},
+		} {
+			kind := c.kind
+			rs = append(rs, Route{Method: "POST", Path: v1 + "/racks/{id}/" + kind, Op: c.op, Tag: "racks", Summary: c.summary,
+				Access: auth.AdminOnly, Reply: RackCommand{}, Status: http.StatusAccepted,
+				handle: func(r *Request) (any, error) {
+					id, err := r.ID("id")
+					if err != nil {
+						return nil, err
+					}
+					return b.RackCommands.QueueRackCommand(r.Context(), id, kind)
+				}})
+		}
+	}
 	if s.cfg.RPC != nil {
 		// Registration comes before a rack has a token: the challenge and
 		// the HMAC proof are its credentials (checked by the RPC handler).

@@ -47,6 +47,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of requests on shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// Cache, when set, answers machine GETs, machine lists and API keys
+	// from memory while its owner keeps it enabled and invalidated (see
+	// Cache); nil reads the database on every request.
+	Cache *Cache
 	// UI, when set, builds the operator web page from the API's own
 	// handler; it serves / and /ui/... Every other unknown path answers a
 	// JSON 404.
@@ -62,6 +66,7 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	openapi []byte
+	tokens  auth.TokenLookup
 	// dummy is a password hash checked when a login names no user, so
 	// timing does not reveal which usernames exist.
 	dummy string
@@ -107,6 +112,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.dummy, err = cfg.Hasher.Hash("not a password"); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
+	}
+	s.tokens = cfg.Backend.Tokens
+	if cfg.Cache != nil {
+		s.tokens = cachedTokens{c: cfg.Cache, inner: cfg.Backend.Tokens}
 	}
 	s.routes = s.table()
 	doc, err := json.Marshal(OpenAPI(s.routes, cfg.Version))
@@ -234,10 +243,12 @@ func (s *Server) wrap(rt *Route) http.Handler {
 			}
 			s.reqs.WithLabelValues(rt.Op, strconv.Itoa(code)).Inc()
 			s.latency.WithLabelValues(rt.Op).Observe(time.Since(start).Seconds())
-			s.log.Debug("request", "op", rt.Op, "method", hr.Method, "path", hr.URL.Path, "status", code,
-				"principal", req.Principal.String(), "duration", time.Since(start))
+			if s.log.Enabled(hr.Context(), slog.LevelDebug) { // the arguments cost even when not logged
+				s.log.Debug("request", "op", rt.Op, "method", hr.Method, "path", hr.URL.Path, "status", code,
+					"principal", req.Principal.String(), "duration", time.Since(start))
+			}
 		}()
-		p, err := auth.Authenticate(hr.Context(), s.cfg.Backend.Tokens, hr.Header.Get("Authorization"))
+		p, err := auth.Authenticate(hr.Context(), s.tokens, hr.Header.Get("Authorization"))
 		if err != nil {
 			if errors.Is(err, auth.ErrUnknownToken) {
 				// Unknown, revoked or malformed credentials are worth an
@@ -276,6 +287,16 @@ func (s *Server) wrap(rt *Route) http.Handler {
 			return
 		}
 		status := rt.success()
+		if raw, ok := v.(rawJSON); ok {
+			// Already encoded (cached machines): written as is, with the
+			// newline json.Encoder ends a value with.
+			sw.Header().Set("Content-Type", "application/json")
+			sw.Header().Set("Content-Length", strconv.Itoa(len(raw)+1))
+			sw.WriteHeader(status)
+			_, _ = sw.Write(raw)
+			_, _ = sw.Write(newline)
+			return
+		}
 		if status == http.StatusNoContent || v == nil {
 			sw.WriteHeader(status)
 			return
@@ -283,6 +304,12 @@ func (s *Server) wrap(rt *Route) http.Handler {
 		writeJSON(sw, status, v)
 	})
 }
+
+// rawJSON is a reply already encoded as one JSON value (shared: never
+// written to).
+type rawJSON []byte
+
+var newline = []byte{'\n'}
 
 // tokenKindName names token kinds in logs; a token of no known kind is
 // "malformed".

@@ -293,6 +293,15 @@ type Rack struct {
 	RogueDHCP      json.RawMessage `json:"rogue_dhcp,omitempty"`
 }
 
+// RackCommand is a command queued for a rack (the rack RPC delivers it on
+// the rack's next command poll): sync-images or reconfigure.
+type RackCommand struct {
+	ID     int64  `json:"id"`
+	RackID int64  `json:"rack_id"`
+	Kind   string `json:"kind"`
+	State  string `json:"state"`
+}
+
 // Region is a region controller (regiond) registered in the shared
 // database. Alive: it refreshed LastSeen within the last 2 minutes.
 type Region struct {

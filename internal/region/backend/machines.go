@@ -45,12 +45,16 @@ func (b *Backend) details(ctx context.Context, db bun.IDB, id string) (detailRow
 	return d, nil
 }
 
+// saveDetails stores a machine's details and announces the machine's
+// change (the details are part of what the API shows).
 func (b *Backend) saveDetails(ctx context.Context, d detailRow) error {
 	d.UpdatedAt = now()
-	_, err := b.db.NewInsert().Model(&d).On("CONFLICT (system_id) DO UPDATE").
-		Set("cpu_count = EXCLUDED.cpu_count, memory_mib = EXCLUDED.memory_mib, power_state = EXCLUDED.power_state, " +
-			"osystem = EXCLUDED.osystem, distro_series = EXCLUDED.distro_series, user_data = EXCLUDED.user_data, updated_at = EXCLUDED.updated_at").
-		Exec(ctx)
+	_, err := b.announced(ctx, store.KindMachine, d.SystemID, store.OpUpdate, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewInsert().Model(&d).On("CONFLICT (system_id) DO UPDATE").
+			Set("cpu_count = EXCLUDED.cpu_count, memory_mib = EXCLUDED.memory_mib, power_state = EXCLUDED.power_state, " +
+				"osystem = EXCLUDED.osystem, distro_series = EXCLUDED.distro_series, user_data = EXCLUDED.user_data, updated_at = EXCLUDED.updated_at").
+			Exec(ctx)
+	})
 	return err
 }
 
@@ -452,7 +456,8 @@ func (b *Backend) UpdateMachine(ctx context.Context, p auth.Principal, id string
 }
 
 func (b *Backend) setTags(ctx context.Context, id string, names []string) error {
-	return b.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	return b.st.RunInTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		tx.Changed(store.KindMachine, id, store.OpUpdate)
 		if _, err := tx.NewDelete().Table("machine_tags").Where("system_id = ?", id).Exec(ctx); err != nil {
 			return err
 		}
@@ -614,4 +619,17 @@ func hasAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// ListMachineIDs implements api.MachineIDs: the page's system ids from one
+// query on the machines table (the API's cache has the machines).
+func (b *Backend) ListMachineIDs(ctx context.Context, q api.MachineQuery) ([]string, error) {
+	zid, pid, err := b.placement(ctx, q.Zone, q.Pool)
+	if err != nil {
+		return nil, err
+	}
+	return b.st.MachinePageIDs(ctx, store.MachinePageQuery{
+		Status: q.Status, Owner: q.Owner, Architecture: q.Architecture, Hostname: q.Hostname,
+		ZoneID: zid, PoolID: pid, MAC: q.MAC, Tag: q.Tag, VisibleTo: q.VisibleTo, After: q.After, Limit: q.Limit,
+	})
 }

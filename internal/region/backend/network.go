@@ -2,14 +2,18 @@ package backend
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 
+	"github.com/uptrace/bun"
+
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/netmodel"
+	"github.com/ironkit/ironkit/store"
 )
 
 // The plain collections. Where the store offers an operation it is used
@@ -147,7 +151,11 @@ func (b *Backend) racksExist(ctx context.Context, v api.VLAN) error {
 }
 
 func (c vlans) Delete(ctx context.Context, id int64) error {
-	n, err := affected(c.b.db.NewDelete().Table("vlans").Where("id = ?", id).Exec(ctx))
+	// Deleting a VLAN deletes its subnets and their addresses (shown in
+	// machines).
+	n, err := c.b.announced(ctx, store.KindVLAN, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Table("vlans").Where("id = ?", id).Exec(ctx)
+	})
 	return rowsOrNotFound(n, err, "vlan", id)
 }
 
@@ -233,10 +241,12 @@ func (c subnets) Update(ctx context.Context, v api.Subnet) (api.Subnet, error) {
 	if m.Gateway.IsValid() {
 		gw = m.Gateway.String()
 	}
-	n, err := affected(c.b.db.NewUpdate().Table("subnets").
-		Set("name = ?, vlan_id = ?, cidr = ?, gateway_ip = ?, dns_servers = ?, description = ?, updated_at = ?",
-			m.Name, m.VLANID, m.CIDR.String(), gw, string(dns), m.Description, now()).
-		Where("id = ?", m.ID).Exec(ctx))
+	n, err := c.b.announced(ctx, store.KindSubnet, m.ID, store.OpUpdate, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Table("subnets").
+			Set("name = ?, vlan_id = ?, cidr = ?, gateway_ip = ?, dns_servers = ?, description = ?, updated_at = ?",
+				m.Name, m.VLANID, m.CIDR.String(), gw, string(dns), m.Description, now()).
+			Where("id = ?", m.ID).Exec(ctx)
+	})
 	if err := rowsOrNotFound(n, err, "subnet", m.ID); err != nil {
 		return api.Subnet{}, err
 	}
@@ -244,7 +254,10 @@ func (c subnets) Update(ctx context.Context, v api.Subnet) (api.Subnet, error) {
 }
 
 func (c subnets) Delete(ctx context.Context, id int64) error {
-	n, err := affected(c.b.db.NewDelete().Table("subnets").Where("id = ?", id).Exec(ctx))
+	// Deleting a subnet deletes its addresses (shown in machines).
+	n, err := c.b.announced(ctx, store.KindSubnet, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Table("subnets").Where("id = ?", id).Exec(ctx)
+	})
 	return rowsOrNotFound(n, err, "subnet", id)
 }
 
@@ -382,8 +395,10 @@ func (c zones) Update(ctx context.Context, v api.Zone) (api.Zone, error) {
 	if err := (netmodel.Zone{ID: v.ID, Name: v.Name}).Validate(); err != nil {
 		return api.Zone{}, err
 	}
-	n, err := affected(c.b.db.NewUpdate().Table("zones").Set("name = ?, description = ?, updated_at = ?", v.Name, v.Description, now()).
-		Where("id = ?", v.ID).Exec(ctx))
+	n, err := c.b.announced(ctx, store.KindZone, v.ID, store.OpUpdate, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Table("zones").Set("name = ?, description = ?, updated_at = ?", v.Name, v.Description, now()).
+			Where("id = ?", v.ID).Exec(ctx)
+	})
 	if err := rowsOrNotFound(n, err, "zone", v.ID); err != nil {
 		return api.Zone{}, err
 	}
@@ -391,7 +406,9 @@ func (c zones) Update(ctx context.Context, v api.Zone) (api.Zone, error) {
 }
 
 func (c zones) Delete(ctx context.Context, id int64) error {
-	n, err := affected(c.b.db.NewDelete().Table("zones").Where("id = ? AND name <> 'default'", id).Exec(ctx))
+	n, err := c.b.announced(ctx, store.KindZone, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Table("zones").Where("id = ? AND name <> 'default'", id).Exec(ctx)
+	})
 	return rowsOrNotFound(n, err, "zone (the default zone stays)", id)
 }
 
@@ -426,8 +443,10 @@ func (c pools) Update(ctx context.Context, v api.Pool) (api.Pool, error) {
 	if err := (netmodel.ResourcePool{ID: v.ID, Name: v.Name}).Validate(); err != nil {
 		return api.Pool{}, err
 	}
-	n, err := affected(c.b.db.NewUpdate().Table("resource_pools").Set("name = ?, description = ?, updated_at = ?", v.Name, v.Description, now()).
-		Where("id = ?", v.ID).Exec(ctx))
+	n, err := c.b.announced(ctx, store.KindResourcePool, v.ID, store.OpUpdate, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Table("resource_pools").Set("name = ?, description = ?, updated_at = ?", v.Name, v.Description, now()).
+			Where("id = ?", v.ID).Exec(ctx)
+	})
 	if err := rowsOrNotFound(n, err, "pool", v.ID); err != nil {
 		return api.Pool{}, err
 	}
@@ -435,7 +454,9 @@ func (c pools) Update(ctx context.Context, v api.Pool) (api.Pool, error) {
 }
 
 func (c pools) Delete(ctx context.Context, id int64) error {
-	n, err := affected(c.b.db.NewDelete().Table("resource_pools").Where("id = ? AND name <> 'default'", id).Exec(ctx))
+	n, err := c.b.announced(ctx, store.KindResourcePool, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Table("resource_pools").Where("id = ? AND name <> 'default'", id).Exec(ctx)
+	})
 	return rowsOrNotFound(n, err, "pool (the default pool stays)", id)
 }
 
@@ -487,7 +508,9 @@ func (c tags) Update(ctx context.Context, v api.Tag) (api.Tag, error) {
 	if err := validTag(v); err != nil {
 		return api.Tag{}, err
 	}
-	n, err := affected(c.b.db.NewUpdate().Table("tags").Set("name = ?, comment = ?", v.Name, v.Comment).Where("id = ?", v.ID).Exec(ctx))
+	n, err := c.b.announced(ctx, KindTag, v.ID, store.OpUpdate, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Table("tags").Set("name = ?, comment = ?", v.Name, v.Comment).Where("id = ?", v.ID).Exec(ctx)
+	})
 	if err := rowsOrNotFound(n, err, "tag", v.ID); err != nil {
 		return api.Tag{}, err
 	}
@@ -495,7 +518,9 @@ func (c tags) Update(ctx context.Context, v api.Tag) (api.Tag, error) {
 }
 
 func (c tags) Delete(ctx context.Context, id int64) error {
-	n, err := affected(c.b.db.NewDelete().Table("tags").Where("id = ?", id).Exec(ctx))
+	n, err := c.b.announced(ctx, KindTag, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Table("tags").Where("id = ?", id).Exec(ctx)
+	})
 	return rowsOrNotFound(n, err, "tag", id)
 }
 

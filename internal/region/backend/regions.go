@@ -7,6 +7,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/ironkit/ironkit/internal/region/api"
+	"github.com/ironkit/ironkit/store"
 )
 
 // RegionAliveWithin is how recently a region must have refreshed its
@@ -31,27 +32,37 @@ type regionRow struct {
 func (b *Backend) RegisterRegion(ctx context.Context, hostname, address, version string) (int64, error) {
 	t := now()
 	r := regionRow{Hostname: hostname, Address: address, Version: version, StartedAt: t, LastSeen: t}
-	if _, err := b.db.NewInsert().Model(&r).
-		On("CONFLICT (hostname, address) DO UPDATE").
-		Set("version = EXCLUDED.version, started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen").
-		Exec(ctx); err != nil {
-		return 0, err
-	}
 	var got regionRow
-	if err := b.db.NewSelect().Model(&got).Where("hostname = ? AND address = ?", hostname, address).Scan(ctx); err != nil {
-		return 0, err
-	}
-	return got.ID, nil
+	// In a store transaction: on SQLite it queues with the store's other
+	// writers instead of polling for the lock (which a busy region, e.g.
+	// one enlisting thousands of machines, could hold past busy_timeout).
+	err := b.st.RunInTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if _, err := tx.NewInsert().Model(&r).
+			On("CONFLICT (hostname, address) DO UPDATE").
+			Set("version = EXCLUDED.version, started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen").
+			Exec(ctx); err != nil {
+			return err
+		}
+		return tx.NewSelect().Model(&got).Where("hostname = ? AND address = ?", hostname, address).Scan(ctx)
+	})
+	return got.ID, err
 }
 
 // TouchRegion refreshes a registered region's last_seen; a region whose
 // row was deleted meanwhile reports api.ErrNotFound.
 func (b *Backend) TouchRegion(ctx context.Context, id int64) error {
-	res, err := b.db.NewUpdate().Model((*regionRow)(nil)).Set("last_seen = ?", now()).Where("id = ?", id).Exec(ctx)
+	var n int64
+	err := b.st.RunInTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		res, err := tx.NewUpdate().Model((*regionRow)(nil)).Set("last_seen = ?", now()).Where("id = ?", id).Exec(ctx)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return notFound("region %d", id)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/store"
 )
 
 type userRow struct {
@@ -55,6 +56,10 @@ type machineTokenRow struct {
 	TokenHash string    `bun:"token_hash,pk"`
 	SystemID  string    `bun:"system_id,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
+	// Statuses are the machine statuses the token is valid in
+	// (",commissioning,testing,"); empty: any. The rack RPC's boot lookup
+	// sets them, so a token stops working once its boot's phase is over.
+	Statuses string `bun:"statuses,notnull"`
 }
 
 type rackRow struct {
@@ -97,7 +102,9 @@ func (b *Backend) LookupToken(ctx context.Context, kind auth.TokenKind, hash str
 		return auth.Principal{Kind: k, UserID: u.ID, Username: u.Username}, nil
 	case auth.MachineToken:
 		var t machineTokenRow
-		if err := b.db.NewSelect().Model(&t).Where("token_hash = ?", hash).Scan(ctx); err != nil {
+		if err := b.db.NewSelect().Model(&t).Join("JOIN machines AS m ON m.system_id = ?TableAlias.system_id").
+			Where("?TableAlias.token_hash = ?", hash).
+			Where("(?TableAlias.statuses = '' OR ?TableAlias.statuses LIKE '%,' || m.status || ',%')").Scan(ctx); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return auth.Principal{}, auth.ErrUnknownToken
 			}
@@ -182,11 +189,13 @@ func (b *Backend) UserByName(ctx context.Context, name string) (api.User, string
 
 // DeleteUser implements api.Users.
 func (b *Backend) DeleteUser(ctx context.Context, id int64) error {
-	res, err := b.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	n, err := b.announced(ctx, KindAPIKeys, id, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return notFound("user %d", id)
 	}
 	return nil
@@ -216,12 +225,14 @@ func (b *Backend) ListAPIKeys(ctx context.Context, userID int64) ([]api.APIKey, 
 
 // RevokeAPIKey implements api.Users: only the key's owner revokes it.
 func (b *Backend) RevokeAPIKey(ctx context.Context, userID, keyID int64) error {
-	res, err := b.db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = ?", now()).
-		Where("id = ? AND user_id = ? AND revoked_at IS NULL", keyID, userID).Exec(ctx)
+	n, err := b.announced(ctx, KindAPIKeys, keyID, store.OpDelete, func(ctx context.Context, db bun.IDB) (sql.Result, error) {
+		return db.NewUpdate().Model((*apiKeyRow)(nil)).Set("revoked_at = ?", now()).
+			Where("id = ? AND user_id = ? AND revoked_at IS NULL", keyID, userID).Exec(ctx)
+	})
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return notFound("api key %d of user %d", keyID, userID)
 	}
 	return nil

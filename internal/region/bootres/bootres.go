@@ -115,7 +115,7 @@ func (s *Service) ListBootResources(ctx context.Context) ([]api.BootResource, er
 		if a.Name != b.Name {
 			return a.Name < b.Name
 		}
-		return a.Version < b.Version
+		return images.CompareVersions(a.Version, b.Version) < 0
 	})
 	return out, nil
 }
@@ -223,7 +223,7 @@ func (s *Service) ImageURL(ctx context.Context, base, osName, release, arch stri
 		if !set.Complete || set.Key.OS != osName || set.Key.Release != release || set.Key.Arch != arch {
 			continue
 		}
-		if best == nil || set.Version > best.Version {
+		if best == nil || images.CompareVersions(set.Version, best.Version) > 0 {
 			best = set
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-
 	"strconv"
 	"time"
 
@@ -32,22 +31,42 @@ var purposeOf = map[lifecycle.Status]string{
 }
 
 // BuildConfig is the config rack serves: its VLANs (primary or secondary,
-// and those relayed to them), their subnets, ranges and static addresses,
-// the partner racks' addresses and every machine's boot purpose.
+// and those relayed to them), their subnets, ranges and managed static
+// addresses (DHCP leases and discovered addresses are the racks' own
+// reports, not config), the partner racks' addresses and every machine's
+// boot purpose.
 func (s *Server) BuildConfig(ctx context.Context, rack int64) (rpc.Config, error) {
-	st, _ := s.deps()
-	cfg := rpc.Config{RackID: rack, Hosts: map[int64]rpc.Host{}}
-	fabrics, err := st.Fabrics(ctx)
+	gen, _, fp, err := s.snapshot(ctx)
 	if err != nil {
+		return rpc.Config{}, err
+	}
+	base, err := s.buildBase(ctx, rack)
+	if err != nil {
+		return rpc.Config{}, err
+	}
+	e := s.remember(rack, gen, fp, base)
+	cfg := base.Config
+	if cfg.Racks, err = s.partnerInfos(ctx, base.partners); err != nil {
 		return cfg, err
 	}
-	var all []netmodel.VLAN
-	for _, f := range fabrics {
-		vs, err := st.VLANs(ctx, f.ID)
-		if err != nil {
-			return cfg, err
-		}
-		all = append(all, vs...)
+	cfg.Revision = revision(e.base, cfg.Racks)
+	return cfg, nil
+}
+
+// baseConfig is a rack's config without the partner racks' addresses
+// (which change with heartbeats) and revision.
+type baseConfig struct {
+	rpc.Config
+	partners []int64
+}
+
+func (s *Server) buildBase(ctx context.Context, rack int64) (baseConfig, error) {
+	s.rev.builds.Add(1)
+	st, _ := s.deps()
+	cfg := rpc.Config{RackID: rack, Hosts: map[int64]rpc.Host{}}
+	all, err := s.allVLANs(ctx, st)
+	if err != nil {
+		return baseConfig{}, err
 	}
 	served := map[int64]bool{}
 	partners := map[int64]bool{rack: true}
@@ -66,7 +85,7 @@ func (s *Server) BuildConfig(ctx context.Context, rack int64) (rpc.Config, error
 	}
 	subnets, err := st.Subnets(ctx)
 	if err != nil {
-		return cfg, err
+		return baseConfig{}, err
 	}
 	for _, sn := range subnets {
 		if !keep[sn.VLANID] {
@@ -75,18 +94,22 @@ func (s *Server) BuildConfig(ctx context.Context, rack int64) (rpc.Config, error
 		cfg.Subnets = append(cfg.Subnets, sn)
 		rs, err := st.IPRanges(ctx, sn.ID)
 		if err != nil {
-			return cfg, err
+			return baseConfig{}, err
 		}
 		cfg.Ranges = append(cfg.Ranges, rs...)
 		as, err := st.Addresses(ctx, sn.ID)
 		if err != nil {
-			return cfg, err
+			return baseConfig{}, err
 		}
-		cfg.Static = append(cfg.Static, as...)
+		for _, a := range as {
+			if a.AllocType != netmodel.AllocDHCP && a.AllocType != netmodel.AllocDiscovered {
+				cfg.Static = append(cfg.Static, a)
+			}
+		}
 	}
 	ms, err := st.Machines(ctx, store.MachineFilter{})
 	if err != nil {
-		return cfg, err
+		return baseConfig{}, err
 	}
 	for _, m := range ms {
 		purpose := bootPurpose(m.Status)
@@ -97,17 +120,12 @@ func (s *Server) BuildConfig(ctx context.Context, rack int64) (rpc.Config, error
 		}
 	}
 	delete(partners, 0)
-	racks, err := s.rackInfos(ctx)
-	if err != nil {
-		return cfg, err
+	out := baseConfig{Config: cfg}
+	for id := range partners {
+		out.partners = append(out.partners, id)
 	}
-	for _, ri := range racks {
-		if partners[ri.ID] {
-			cfg.Racks = append(cfg.Racks, ri.RackInfo)
-		}
-	}
-	cfg.Revision = digest(cfg)
-	return cfg, nil
+	slices.Sort(out.partners)
+	return out, nil
 }
 
 type rackStatusRow struct {
@@ -198,12 +216,12 @@ services = EXCLUDED.services, rogue_dhcp = EXCLUDED.rogue_dhcp, config_revision 
 	for _, a := range hb.RogueDHCP {
 		s.log.Warn("rogue DHCP server reported", "rack_id", rack, "server", a)
 	}
-	cfg, err := s.BuildConfig(ctx, rack)
+	rev, err := s.ConfigRevision(ctx, rack)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, rpc.HeartbeatReply{ConfigRevision: cfg.Revision})
+	writeJSON(w, http.StatusOK, rpc.HeartbeatReply{ConfigRevision: rev})
 }
 
 func orEmpty[T any](v []T) []T {
@@ -333,6 +351,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rack_id, seq) DO NOTHING`,
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 		return
+	}
+	// Then IPAM, in sequence order; on a failure the rack resends the
+	// batch (event rows are deduplicated, IPAM is idempotent).
+	evs := slices.Clone(b.Events)
+	slices.SortStableFunc(evs, func(a, b rpc.LeaseEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, e := range evs {
+		if err := s.ApplyLease(r.Context(), e); err != nil {
+			writeErr(w, http.StatusInternalServerError, "internal", "lease "+e.Addr.String()+" to "+e.MAC+": "+err.Error())
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -15,6 +15,13 @@
 // Identity is the rack token: the address a request comes from is recorded
 // as reported data (the API's rack view), never used to find the rack.
 //
+// Lease events become dhcp/discovered IP addresses (leases.go); a boot
+// lookup is answered only to a rack serving the machine's VLAN and mints
+// a machine token valid only in that boot's phase (boot.go); a
+// heartbeat's config revision comes from a cache invalidated by store change
+// notifications (revision.go); operators queue sync-images and reconfigure
+// through the REST API (commands.go, api.RackCommands).
+//
 // It does not own the wire types (rpc), the rack's loop (internal/rack) or
 // the REST API (internal/region/api), which authenticates rack tokens before
 // handing requests here; this package checks the token again against the
@@ -78,6 +85,14 @@ type Config struct {
 	DeadAfter time.Duration
 	// CommandTimeout bounds a command from insert to result (60s).
 	CommandTimeout time.Duration
+	// NoAddressProbe leaves the region OpenRegion builds without an
+	// address-conflict prober (racks pinging the addresses a deployment
+	// claims): for networks where every address answers, such as the
+	// simulated datacenter's 127.0.0.0/8 (Linux answers for all of it).
+	NoAddressProbe bool
+	// RevisionTTL bounds how long a cached config revision is trusted
+	// without a change notification (30s; see revision.go).
+	RevisionTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +107,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PollInterval, 100*time.Millisecond)
 	def(&c.DeadAfter, 30*time.Second)
 	def(&c.CommandTimeout, 60*time.Second)
+	def(&c.RevisionTTL, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +122,11 @@ type Server struct {
 	rejected *prometheus.CounterVec
 	commands *prometheus.CounterVec
 
-	stopOnce sync.Once
-	stopped  chan struct{}
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	rev        revCache
 
 	// wake lets long-polls and result waiters in this process reread
 	// the database as soon as a command is enqueued or answered here.
@@ -135,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	s.mux.HandleFunc("POST "+rpc.PathChallenge, s.challenge)
 	s.mux.HandleFunc("POST "+rpc.PathRegister, s.register)
 	s.mux.HandleFunc("GET "+rpc.PathConfig, s.rack(s.config))
@@ -170,7 +190,12 @@ func (s *Server) db() *bun.DB {
 
 // Stop ends every waiting long-poll (with no commands) so the HTTP server
 // can shut down at once; call it when the region stops.
-func (s *Server) Stop() { s.stopOnce.Do(func() { close(s.stopped) }) }
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopped)
+		s.stopCancel()
+	})
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
