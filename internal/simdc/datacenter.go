@@ -106,6 +106,9 @@ type Datacenter struct {
 type Stats struct {
 	// DHCP exchanges without a reply in DHCPTimeout.
 	DHCPTimeouts int64
+	// DHCP NAKs (e.g. a reservation made between OFFER and REQUEST: a
+	// deployment claimed the machine an address).
+	DHCPNAKs int64
 	// TFTP transfers that failed (timeouts, errors).
 	TFTPErrors int64
 	// HTTP boot requests that failed (scripts, kernel, initrd).
@@ -121,7 +124,7 @@ type Stats struct {
 }
 
 type stats struct {
-	dhcp, tftp, http, tokenless, staleEnlist, other atomic.Int64
+	dhcp, nak, tftp, http, tokenless, staleEnlist, other atomic.Int64
 }
 
 func (s *stats) count(err error) {
@@ -129,6 +132,8 @@ func (s *stats) count(err error) {
 	switch {
 	case errors.Is(err, ErrNoReply):
 		s.dhcp.Add(1)
+	case errors.Is(err, ErrNAK):
+		s.nak.Add(1)
 	case errors.Is(err, errTokenless):
 		s.tokenless.Add(1)
 	case strings.Contains(msg, "tftp "):
@@ -143,7 +148,7 @@ func (s *stats) count(err error) {
 // Stats returns the retry counts so far.
 func (dc *Datacenter) Stats() Stats {
 	s := &dc.stats
-	return Stats{DHCPTimeouts: s.dhcp.Load(), TFTPErrors: s.tftp.Load(), HTTPErrors: s.http.Load(),
+	return Stats{DHCPTimeouts: s.dhcp.Load(), DHCPNAKs: s.nak.Load(), TFTPErrors: s.tftp.Load(), HTTPErrors: s.http.Load(),
 		Tokenless: s.tokenless.Load(), StaleEnlist: s.staleEnlist.Load(), Other: s.other.Load()}
 }
 

@@ -317,8 +317,8 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 			draw(cfg, page.Machines, dc, time.Since(began), true)
 			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
 			st := dc.Stats()
-			fmt.Fprintf(cfg.Out, "network boots retried: DHCP timeouts %d, TFTP errors %d, HTTP errors %d; rack's boot lookup failed: configs without a token %d, enlistments of known machines %d; other %d\n",
-				st.DHCPTimeouts, st.TFTPErrors, st.HTTPErrors, st.Tokenless, st.StaleEnlist, st.Other)
+			fmt.Fprintf(cfg.Out, "network boots retried: DHCP timeouts %d, DHCP NAKs %d, TFTP errors %d, HTTP errors %d; rack's boot lookup failed: configs without a token %d, enlistments of known machines %d; other %d\n",
+				st.DHCPTimeouts, st.DHCPNAKs, st.TFTPErrors, st.HTTPErrors, st.Tokenless, st.StaleEnlist, st.Other)
 			return summary(ctx, c, cfg.Out, page.Machines)
 		}
 		select {
