@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -97,12 +99,21 @@ func (c chainFiles) Open(ctx context.Context, name string) (*pxe.File, error) {
 
 // bootCacheTTL is how long a boot lookup's answer (and its machine token)
 // is reused for the same MAC: one boot fetches its config more than once
-// (TFTP size probes, GRUB chains, retries) and must see one token.
+// (TFTP size probes, GRUB chains, retries) and must see one token. A DHCP
+// lease committed or renewed for the MAC on this rack (the next boot)
+// drops the entry sooner.
 const bootCacheTTL = 90 * time.Second
 
 // bootLookupTimeout bounds the per-MAC boot lookup: past it the rack boots
 // the machine from its cached config, without a token.
 const bootLookupTimeout = 5 * time.Second
+
+// bootCall is a boot lookup in flight.
+type bootCall struct {
+	done  chan struct{}
+	reply rpc.BootReply
+	err   error
+}
 
 type bootEntry struct {
 	reply   rpc.BootReply
@@ -119,10 +130,40 @@ func (s *Service) lookupBoot(ctx context.Context, mac string) (rpc.BootReply, er
 		s.bootMu.Unlock()
 		return e.reply, nil
 	}
+	// One lookup per MAC at a time: a firmware retransmitting its request
+	// while the first lookup is on its way must get the same token, not
+	// a second one that revokes the first.
+	if c, ok := s.bootCalls[mac]; ok {
+		s.bootMu.Unlock()
+		select {
+		case <-c.done:
+			return c.reply, c.err
+		case <-ctx.Done():
+			return rpc.BootReply{}, ctx.Err()
+		}
+	}
+	if s.bootCalls == nil {
+		s.bootCalls = map[string]*bootCall{}
+	}
+	c := &bootCall{done: make(chan struct{})}
+	s.bootCalls[mac] = c
 	s.bootMu.Unlock()
+	defer func() {
+		s.bootMu.Lock()
+		delete(s.bootCalls, mac)
+		s.bootMu.Unlock()
+		close(c.done)
+	}()
 	var r rpc.BootReply
 	if err := s.client.Do(ctx, http.MethodPost, rpc.PathBoot, rpc.BootRequest{MAC: mac}, &r, bootLookupTimeout); err != nil {
+		c.err = err
 		return r, err
+	}
+	c.reply = r
+	if !r.Known {
+		// An unknown MAC enlists; caching that would send it to enlist
+		// again once it is known.
+		return r, nil
 	}
 	s.bootMu.Lock()
 	defer s.bootMu.Unlock()
@@ -135,11 +176,9 @@ func (s *Service) lookupBoot(ctx context.Context, mac string) (rpc.BootReply, er
 	return r, nil
 }
 
-// forgetBoot drops mac's cached boot lookup. A DHCP acknowledgement
-// starts a new boot (or is the booted system's own DHCP, after its config
-// was rendered), and a new boot must follow the machine's status now, not
-// the answer of the boot before: a deployment that signalled "installed"
-// and rebooted within bootCacheTTL boots from disk, not the installer again.
+// forgetBoot drops mac's cached boot lookup: its DHCP exchange starts a
+// new boot, whose purpose (commission, then deploy, then local once
+// installed) the region decides afresh.
 func (s *Service) forgetBoot(mac string) {
 	s.bootMu.Lock()
 	delete(s.boots, mac)
@@ -175,8 +214,7 @@ func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootPara
 		} else {
 			looked = true
 			if r.Known {
-				p.Purpose, p.Hostname = pxe.Purpose(r.Purpose), r.Hostname
-				p.Extra = append(p.Extra, r.Args...)
+				p.Purpose, p.Hostname, p.Extra = pxe.Purpose(r.Purpose), r.Hostname, r.Extra
 			}
 			if r.Token != "" {
 				p.Token, p.MetadataURL = r.Token, base+r.MetadataPath
@@ -186,7 +224,7 @@ func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootPara
 	if cur, ok := s.Config(); ok && q.MAC != nil && !looked {
 		for _, m := range cur.Machines {
 			if strings.EqualFold(m.MAC, q.MAC.String()) {
-				p.Purpose, p.Hostname = pxe.Purpose(m.Purpose), m.Hostname
+				p.Purpose, p.Hostname, p.Extra = pxe.Purpose(m.Purpose), m.Hostname, m.Extra
 				break
 			}
 		}
@@ -240,9 +278,13 @@ func (s *Service) startBoot(ctx context.Context, g *errgroup.Group) error {
 	if s.cache != nil {
 		files = append(files, cacheFiles{s.cache})
 	}
-	r, err := pxe.NewRenderer(nil)
+	var tmpl fs.FS
+	if d := s.cfg.File.TemplatesDir; d != "" {
+		tmpl = os.DirFS(d)
+	}
+	r, err := pxe.NewRenderer(tmpl)
 	if err != nil {
-		return err
+		return fmt.Errorf("rack: templates_dir %s: %w", s.cfg.File.TemplatesDir, err)
 	}
 	res := &pxe.ConfigResolver{Source: s, Renderer: r, ServerURL: s.cfg.File.HTTPURL}
 	log := s.log.With("part", "pxe")

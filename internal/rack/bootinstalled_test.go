@@ -53,8 +53,8 @@ func TestBootLookupDeployingAndArgs(t *testing.T) {
 	} {
 		m := "52:54:00:00:21:0" + string(rune('1'+i))
 		machineIn(t, st, "args-"+string(c.status), m, c.status)
-		if got := bootLookup(t, r.url, reply.Token, m); got.Purpose != "commission" || !slices.Equal(got.Args, c.args) {
-			t.Errorf("%s: purpose %q args %v, want commission %v", c.status, got.Purpose, got.Args, c.args)
+		if got := bootLookup(t, r.url, reply.Token, m); got.Purpose != "commission" || !slices.Equal(got.Extra, c.args) {
+			t.Errorf("%s: purpose %q args %v, want commission %v", c.status, got.Purpose, got.Extra, c.args)
 		}
 	}
 }

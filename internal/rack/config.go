@@ -46,6 +46,21 @@ type File struct {
 	RogueDHCPInterval string `yaml:"rogue_dhcp_interval,omitempty"`
 	// Images turns the image cache off when set to "off".
 	Images string `yaml:"images,omitempty"`
+	// DHCPListen serves DHCP from one UDP socket on this address, bound to
+	// no interface, instead of one socket per served interface: a rack
+	// that only answers relays (e.g. "127.0.0.1:6767" for the simulated
+	// datacenter, whose relay forwards there). Empty: per interface.
+	DHCPListen string `yaml:"dhcp_listen,omitempty"`
+	// DHCPRelayPort is the port replies to relay agents go to (67).
+	DHCPRelayPort uint16 `yaml:"dhcp_relay_port,omitempty"`
+	// TemplatesDir overrides package pxe's built-in boot config templates
+	// with the files it holds (<loader>.tmpl, e.g. pxelinux.tmpl rendering
+	// http:// kernel and initrd URLs for lpxelinux.0, as MAAS does).
+	TemplatesDir string `yaml:"templates_dir,omitempty"`
+	// Loopback counts the loopback interface among the rack's interfaces
+	// (reported in heartbeats, used to serve subnets such as 127.0.0.0/8):
+	// single-host labs and the simulated datacenter.
+	Loopback bool `yaml:"loopback,omitempty"`
 }
 
 // Load reads a config file.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ironkit/ironkit/dhcpsrv"
@@ -25,6 +26,13 @@ type DHCPOptions struct {
 	FailoverPort uint16
 	// Failover timings; zero takes dhcpsrv's defaults.
 	Heartbeat, MaxResponseDelay time.Duration
+	// HTTPURL is the HTTP boot server's base URL as machines reach it;
+	// with it empty and HTTPPort set, http://<the rack's address on the
+	// subnet>:<HTTPPort>. Either gives clients already running iPXE the
+	// rack's script (<base>/boot.ipxe) instead of a loader; both empty
+	// leave the subnets' Boot.IPXEScript unset.
+	HTTPURL  string
+	HTTPPort string
 }
 
 // BuildDHCP turns the region's config into the dhcpsrv configs this rack
@@ -117,6 +125,7 @@ func BuildDHCP(cfg rpc.Config, o DHCPOptions) ([]dhcpsrv.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.ipxeScripts(&c)
 		return []dhcpsrv.Config{c}, nil
 	}
 	var out []dhcpsrv.Config
@@ -144,20 +153,41 @@ func BuildDHCP(cfg rpc.Config, o DHCPOptions) ([]dhcpsrv.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.ipxeScripts(&c)
 		out = append(out, c)
 	}
 	return out, nil
 }
 
+// ipxeScripts points iPXE clients of every subnet at the rack's script.
+func (o DHCPOptions) ipxeScripts(c *dhcpsrv.Config) {
+	for i := range c.Subnets {
+		sub := &c.Subnets[i]
+		switch {
+		case sub.Boot.IPXEScript != "":
+		case o.HTTPURL != "":
+			sub.Boot.IPXEScript = strings.TrimSuffix(o.HTTPURL, "/") + "/boot.ipxe"
+		case o.HTTPPort != "" && sub.ServerAddr.IsValid():
+			sub.Boot.IPXEScript = "http://" + net.JoinHostPort(sub.ServerAddr.String(), o.HTTPPort) + "/boot.ipxe"
+		}
+	}
+}
+
 // LocalInterfaces lists the host's interfaces with their addresses.
-func LocalInterfaces() ([]rpc.Interface, error) {
+func LocalInterfaces() ([]rpc.Interface, error) { return localInterfaces(false) }
+
+// LocalInterfacesWithLoopback is LocalInterfaces plus the loopback
+// interface (File.Loopback).
+func LocalInterfacesWithLoopback() ([]rpc.Interface, error) { return localInterfaces(true) }
+
+func localInterfaces(loopback bool) ([]rpc.Interface, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, err
 	}
 	var out []rpc.Interface
 	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagLoopback != 0 {
+		if ifc.Flags&net.FlagLoopback != 0 && !loopback {
 			continue
 		}
 		ri := rpc.Interface{Name: ifc.Name, MAC: ifc.HardwareAddr.String()}

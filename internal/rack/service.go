@@ -89,8 +89,9 @@ type Service struct {
 	rogue      []netip.Addr
 
 	// boots caches per-MAC boot lookups (with machine tokens) briefly.
-	bootMu sync.Mutex
-	boots  map[string]bootEntry
+	bootMu    sync.Mutex
+	boots     map[string]bootEntry
+	bootCalls map[string]*bootCall // lookups in flight, by MAC
 }
 
 // New checks cfg and opens the rack's state (cached config, lease queue,
@@ -107,6 +108,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Interfaces == nil {
 		cfg.Interfaces = LocalInterfaces
+		if cfg.File.Loopback {
+			cfg.Interfaces = LocalInterfacesWithLoopback
+		}
 	}
 	if cfg.Power == nil {
 		cfg.Power = power.NewRegistry(power.WithEnv(power.Env{Logger: cfg.Logger}))
@@ -497,10 +501,17 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 		cur, ok := s.Config()
 		if ok {
 			ifs, _ := s.cfg.Interfaces()
-			cfgs, err := BuildDHCP(cur, DHCPOptions{Interfaces: ifs, Only: s.cfg.File.DHCPInterfaces,
+			o := DHCPOptions{Interfaces: ifs, Only: s.cfg.File.DHCPInterfaces,
 				LeaseDir: filepath.Join(s.cfg.File.StateDir, "leases"), FailoverPort: s.cfg.File.FailoverPort,
-				Heartbeat: s.cfg.FailoverHeartbeat, MaxResponseDelay: s.cfg.FailoverMaxResponseDelay})
-			key := fmt.Sprintf("%s|%v|%v", cur.Revision, ifs, err)
+				Heartbeat: s.cfg.FailoverHeartbeat, MaxResponseDelay: s.cfg.FailoverMaxResponseDelay}
+			if s.cfg.File.HTTPAddr != "-" {
+				o.HTTPURL, o.HTTPPort = s.cfg.File.HTTPURL, portOf(s.httpAddr(), "5248")
+			}
+			cfgs, err := BuildDHCP(cur, o)
+			// Restart the servers only when what they serve changes: the
+			// config's revision also moves with every machine's status.
+			built, _ := json.Marshal(cfgs)
+			key := fmt.Sprintf("%s|%v|%v", built, ifs, err)
 			if key != lastKey {
 				lastKey = key
 				stop()
@@ -520,7 +531,14 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 					sctx, cancel := context.WithCancel(ctx)
 					stop = cancel
 					for _, c := range cfgs {
-						opts := append([]dhcpsrv.Opt{dhcpsrv.WithLogger(s.log.With("part", "dhcp")), dhcpsrv.WithLeaseHook(s.hook)}, s.cfg.DHCPOpts...)
+						opts := []dhcpsrv.Opt{dhcpsrv.WithLogger(s.log.With("part", "dhcp")), dhcpsrv.WithLeaseHook(s.hook)}
+						if a := s.cfg.File.DHCPListen; a != "" {
+							opts = append(opts, dhcpsrv.WithListenAddr(a))
+						}
+						if p := s.cfg.File.DHCPRelayPort; p != 0 {
+							opts = append(opts, dhcpsrv.WithPorts(68, p))
+						}
+						opts = append(opts, s.cfg.DHCPOpts...)
 						srv, err := dhcpsrv.New(c, opts...)
 						if err != nil {
 							s.setHealth("dhcp", rpc.ServiceDead, err.Error())

@@ -47,6 +47,10 @@ type BootMachine struct {
 	Hostname string `json:"hostname"`
 	// Purpose is a pxe.Purpose ("commission", "deploy", "local", …).
 	Purpose string `json:"purpose"`
+	// Extra are kernel command line words for the ephemeral environment
+	// besides the purpose (ironkit.test=1 while testing, ironkit.erase=1
+	// while erasing disks).
+	Extra []string `json:"extra,omitempty"`
 }
 
 // BootRequest asks the region how one MAC boots now (POST /boot, when a
@@ -71,10 +75,6 @@ type BootReply struct {
 	// MetadataPath is the machine's metadata API path on the region
 	// (/api/v1/metadata/<system id>), set with Token.
 	MetadataPath string `json:"metadata_path,omitempty"`
-	// Args go on the ephemeral environment's kernel command line besides
-	// the purpose, e.g. ironkit.erase=1 for a disk-erasing machine (whose
-	// purpose is "commission").
-	Args []string `json:"args,omitempty"`
 }
 
 // Command kinds a rack executes.

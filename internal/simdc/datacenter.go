@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ironkit/ironkit/internal/region/api"
@@ -94,6 +96,60 @@ type Datacenter struct {
 	http     *http.Client
 	machines []*Machine
 	rack     Rack
+	stats    stats
+	// bufs are copy buffers for boot files and images.
+	bufs sync.Pool
+}
+
+// Stats counts the network boots the simulated firmware had to retry, by
+// what failed: where the rack or region fell behind.
+type Stats struct {
+	// DHCP exchanges without a reply in DHCPTimeout.
+	DHCPTimeouts int64
+	// DHCP NAKs (e.g. a reservation made between OFFER and REQUEST: a
+	// deployment claimed the machine an address).
+	DHCPNAKs int64
+	// TFTP transfers that failed (timeouts, errors).
+	TFTPErrors int64
+	// HTTP boot requests that failed (scripts, kernel, initrd).
+	HTTPErrors int64
+	// Boot configs rendered without a machine token (the rack's boot
+	// lookup on the region failed or timed out).
+	Tokenless int64
+	// Enlistments a known machine was sent to (the rack's boot lookup
+	// failed and its cached config predates the machine): it rebooted.
+	StaleEnlist int64
+	// Other boot failures.
+	Other int64
+}
+
+type stats struct {
+	dhcp, nak, tftp, http, tokenless, staleEnlist, other atomic.Int64
+}
+
+func (s *stats) count(err error) {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrNoReply):
+		s.dhcp.Add(1)
+	case errors.Is(err, ErrNAK):
+		s.nak.Add(1)
+	case errors.Is(err, errTokenless):
+		s.tokenless.Add(1)
+	case strings.Contains(msg, "tftp "):
+		s.tftp.Add(1)
+	case strings.Contains(msg, "GET http"), strings.Contains(msg, `Get "http`), strings.Contains(msg, "ipxe script"):
+		s.http.Add(1)
+	default:
+		s.other.Add(1)
+	}
+}
+
+// Stats returns the retry counts so far.
+func (dc *Datacenter) Stats() Stats {
+	s := &dc.stats
+	return Stats{DHCPTimeouts: s.dhcp.Load(), DHCPNAKs: s.nak.Load(), TFTPErrors: s.tftp.Load(), HTTPErrors: s.http.Load(),
+		Tokenless: s.tokenless.Load(), StaleEnlist: s.staleEnlist.Load(), Other: s.other.Load()}
 }
 
 // New starts every machine's BMC (on loopback ports) and the segment's
@@ -113,8 +169,11 @@ func New(cfg Config) (*Datacenter, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	dc := &Datacenter{cfg: cfg, log: cfg.Logger, relay: relay, http: &http.Client{Timeout: cfg.HTTPTimeout, Transport: tr}}
+	// Every machine is its own host in reality; here they share one
+	// client, which must not make them queue for connections.
+	tr.MaxIdleConnsPerHost = 1024
+	dc := &Datacenter{cfg: cfg, log: cfg.Logger, relay: relay, http: &http.Client{Timeout: cfg.HTTPTimeout, Transport: tr},
+		bufs: sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}}
 	for i := range cfg.Machines {
 		m, err := dc.newMachine(i)
 		if err != nil {

@@ -1,7 +1,6 @@
 package simdc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,9 +17,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ironkit/ironkit/internal/config"
+	"github.com/ironkit/ironkit/internal/rack"
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/internal/region/rackrpc"
 	"github.com/ironkit/ironkit/lifecycle"
 )
 
@@ -52,10 +52,24 @@ type DemoConfig struct {
 	Logger *slog.Logger
 	// OnReady is called with the API's base URL once it serves.
 	OnReady func(url string)
+	// RunRack runs the rack whose rackd config file is at path until ctx
+	// ends (cmd/ironkit-demo starts `rackd serve --config path` as a
+	// process of its own); nil runs it in this process (RunRack). Either
+	// way region and rack talk only over HTTP.
+	RunRack func(ctx context.Context, path string) error
+	// JobWorkers is how many jobs the region runs at once (default: the
+	// region's 20, or one per 20 machines up to 50 when more): each power
+	// operation waits for the rack's answer, so a mass deploy needs more
+	// than a few at a time. The database pool grows with it.
+	JobWorkers int
+	// KernelOverTFTP: PXELINUX machines fetch kernel and initrd over TFTP
+	// (RackConfig.KernelOverTFTP).
+	KernelOverTFTP bool
 }
 
-// RunDemo runs a region on SQLite, an in-process rack and N simulated
-// machines, and drives them through the public API: power on (enlist) →
+// RunDemo runs a region on SQLite (with the rack RPC), a rack registered
+// with the region's shared secret (in this process or, with RunRack, as
+// `rackd serve`) and N simulated machines, and drives them through the public API: power on (enlist) →
 // commission → Ready → allocate → deploy → Deployed, with a live progress
 // view. It returns the per-phase summary once all are Deployed (or keeps
 // serving with Stay).
@@ -89,7 +103,17 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	rc.ImagesDir = filepath.Join(cfg.Dir, "images")
 	rc.Listen = cfg.Listen
 	rc.Jobs.SweepInterval = config.Duration(2 * time.Second)
-	svc, err := region.Open(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher})
+	if cfg.JobWorkers > 0 {
+		rc.Jobs.Workers = cfg.JobWorkers
+	} else {
+		rc.Jobs.Workers = max(rc.Jobs.Workers, min(50, cfg.Machines/20))
+	}
+	// Every job worker may hold a connection while it waits for the rack.
+	rc.DBConnections = max(rc.DBConnections, rc.Jobs.Workers+16)
+	svc, rpcSrv, err := rackrpc.OpenRegion(ctx, rc, region.Options{Logger: cfg.Logger, Hasher: cfg.Hasher},
+		// Every address of 127.0.0.0/8 answers ICMP: a conflict probe of
+		// the addresses deployments claim there would fail them all.
+		rackrpc.Config{NoAddressProbe: true})
 	if err != nil {
 		return err
 	}
@@ -100,6 +124,10 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	if _, err := region.CreateAdmin(ctx, svc.Store(), cfg.Hasher, "admin", "", cfg.AdminPassword); err != nil && !errors.Is(err, api.ErrConflict) {
 		return fmt.Errorf("simdc demo: create admin: %w", err)
 	}
+	secret, err := region.RackSecret(ctx, svc.Store())
+	if err != nil {
+		return err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
@@ -109,7 +137,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	running := 0
 	start := func(f func() error) {
 		running++
@@ -117,6 +145,7 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	stopAll := func() error {
 		cancel()
+		rpcSrv.Stop()
 		var errs []error
 		for range running {
 			errs = append(errs, <-errc)
@@ -125,34 +154,66 @@ func RunDemo(ctx context.Context, cfg DemoConfig) error {
 	}
 	start(func() error { return svc.Serve(ctx, ln) })
 
-	c := &regionClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &regionClient{base: base, http: &http.Client{Timeout: 2 * time.Minute}}
 	defer c.http.CloseIdleConnections()
 	var login api.LoginReply
 	if err := c.call(ctx, "POST", "/api/v1/login", api.Login{Username: "admin", Password: cfg.AdminPassword}, &login); err != nil {
 		return errors.Join(err, stopAll())
 	}
 	c.key = login.APIKey.Key
-	if err := demoNetwork(ctx, c); err != nil {
-		return errors.Join(err, stopAll())
-	}
 	dc, err := New(Config{Machines: cfg.Machines, Logger: cfg.Logger})
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
 	defer dc.Close()
-	rack, err := NewInProcessRack(ctx, RackConfig{RegionURL: base, APIKey: c.key, RelayPort: dc.RelayPort(), Logger: cfg.Logger})
+	// The rack: registered with the shared secret over the rack RPC, its
+	// config written where `rackd serve --config` reads it, run as its own
+	// process when the caller can start one.
+	rf, err := RegisterRack(ctx, RackConfig{Regions: []string{base}, Secret: secret, StateDir: filepath.Join(cfg.Dir, "rackd"),
+		RelayPort: dc.RelayPort(), KernelOverTFTP: cfg.KernelOverTFTP, Logger: cfg.Logger})
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
-	start(func() error { return rack.Run(ctx) })
-	start(func() error { return dc.Run(ctx, rack.Rack()) })
+	rackPath := filepath.Join(cfg.Dir, "rackd.yaml")
+	if err := rf.Save(rackPath); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	if err := SetupRegion(ctx, base, c.key, RegionSetup{RackID: rf.RackID}); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	runRack := cfg.RunRack
+	if runRack == nil {
+		runRack = func(ctx context.Context, path string) error {
+			f, err := rack.Load(path)
+			if err != nil {
+				return err
+			}
+			return RunRack(ctx, f, cfg.Logger)
+		}
+	}
+	start(func() error { return runRack(ctx, rackPath) })
+	if err := WaitRack(ctx, base, c.key, rf, time.Minute); err != nil {
+		return errors.Join(err, stopAll())
+	}
+	sim, err := RackOf(rf)
+	if err != nil {
+		return errors.Join(err, stopAll())
+	}
+	start(func() error { return dc.Run(ctx, sim) })
 	if cfg.OnReady != nil {
 		cfg.OnReady(base)
 	}
 	err = drive(ctx, c, dc, cfg)
 	if err == nil && cfg.Stay {
-		fmt.Fprintf(cfg.Out, "\nAll %d machines deployed. The API stays up at %s; try\n  ironctl login demo %s --username admin --password %s\n  ironctl machines list\n  ironctl machines timeline %s\nCtrl-C stops the demo.\n",
-			cfg.Machines, base, base, cfg.AdminPassword, firstID(ctx, c))
+		id := firstID(ctx, c)
+		fmt.Fprintf(cfg.Out, "\nAll %d machines deployed. The API stays up at %s (rackd's config: %s); try\n"+
+			"  ironctl login demo %s --username admin --password %s\n"+
+			"  ironctl machines list\n"+
+			"  ironctl machines timeline %s      # the machine's provisioning timeline, from its events\n"+
+			"  ironctl events system_id=%s\n"+
+			"  ironctl racks list\n"+
+			"or GET %s/api/v1/machines/%s/timeline with the API key. Ctrl-C stops the demo.\n",
+			cfg.Machines, base, rackPath, base, cfg.AdminPassword, id, id, base, id)
 		<-ctx.Done()
 	}
 	return errors.Join(err, stopAll())
@@ -166,51 +227,6 @@ func firstID(ctx context.Context, c *regionClient) string {
 	return page.Machines[0].SystemID
 }
 
-// demoNetwork gives the region the loopback subnet the rack serves and an
-// image to deploy (once: a second run on the same Dir finds them).
-func demoNetwork(ctx context.Context, c *regionClient) error {
-	var subnets []api.Subnet
-	if err := c.call(ctx, "GET", "/api/v1/subnets", nil, &subnets); err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(subnets, func(s api.Subnet) bool { return s.CIDR == "127.0.0.0/8" }) {
-		var f api.Fabric
-		if err := c.call(ctx, "POST", "/api/v1/fabrics", api.Fabric{Name: "simdc"}, &f); err != nil {
-			return err
-		}
-		var vlans []api.VLAN
-		if err := c.call(ctx, "GET", "/api/v1/vlans", nil, &vlans); err != nil {
-			return err
-		}
-		i := slices.IndexFunc(vlans, func(v api.VLAN) bool { return v.FabricID == f.ID })
-		if i < 0 {
-			return fmt.Errorf("simdc demo: fabric %d has no VLAN", f.ID)
-		}
-		var s api.Subnet
-		if err := c.call(ctx, "POST", "/api/v1/subnets", api.Subnet{Name: "simdc-loopback", VLANID: vlans[i].ID, CIDR: "127.0.0.0/8"}, &s); err != nil {
-			return err
-		}
-		if err := c.call(ctx, "POST", "/api/v1/ipranges", api.IPRange{SubnetID: s.ID, Type: "dynamic", StartIP: "127.10.0.1", EndIP: "127.10.255.254"}, nil); err != nil {
-			return err
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, "PUT", c.base+"/api/v1/boot-resources/ubuntu/amd64/generic/noble/generic/20261121/root.tar.xz?complete=true",
-		bytes.NewReader(synthetic("root image", 8<<20)))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("simdc demo: upload image: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("simdc demo: upload image: HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
 // drive powers the machines on and moves them along through the API,
 // drawing progress, until every machine is Deployed.
 func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig) error {
@@ -220,55 +236,94 @@ func drive(ctx context.Context, c *regionClient, dc *Datacenter, cfg DemoConfig)
 	for _, m := range dc.Machines() {
 		m.PowerOn()
 	}
+	// The actions run on a pool of their own, as many operators' clients
+	// would: the loop keeps watching while they are on their way.
+	g, gctx := errgroup.WithContext(ctx)
+	actions := make(chan func(context.Context) error)
+	for range 32 {
+		g.Go(func() error {
+			for act := range actions {
+				if err := act(gctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	stop := func(err error) error {
+		close(actions)
+		return errors.Join(err, g.Wait())
+	}
+	// failed ends the pool once an action failed or the time is up.
+	failed := func(done int) error {
+		err := stop(nil) // the failed action's error, if one failed
+		if err == nil {
+			err = fmt.Errorf("simdc demo: %d of %d machines deployed after %s: %w", done, cfg.Machines, time.Since(began).Round(time.Second), context.Cause(gctx))
+		}
+		return err
+	}
+	send := func(act func(context.Context) error) bool {
+		select {
+		case actions <- act:
+			return true
+		case <-gctx.Done():
+			return false
+		}
+	}
 	acted := map[string]bool{} // system id + action done
 	interval := 500 * time.Millisecond
 	if !cfg.Terminal {
-		interval = 2 * time.Second
+		interval = time.Second
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		var page api.MachinePage
 		if err := c.call(ctx, "GET", "/api/v1/machines?limit=10000", nil, &page); err != nil {
-			return err
+			return stop(err)
 		}
 		done := 0
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(16)
 		for _, m := range page.Machines {
+			sent := true
 			switch {
 			case m.Status == lifecycle.New && !acted[m.SystemID+"commission"]:
 				acted[m.SystemID+"commission"] = true
-				g.Go(func() error {
-					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
+				sent = send(func(ctx context.Context) error {
+					return c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(m.SystemID)+"/actions/commission", nil, nil)
 				})
 			case m.Status == lifecycle.Ready && !acted[m.SystemID+"deploy"]:
 				acted[m.SystemID+"deploy"] = true
-				g.Go(func() error {
+				sent = send(func(ctx context.Context) error {
 					var got api.Machine
-					err := c.call(gctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
+					err := c.call(ctx, "POST", "/api/v1/machines/allocate", api.AllocateRequest{Hostname: m.Hostname}, &got)
 					if err != nil {
 						return err
 					}
-					return c.call(gctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
+					return c.call(ctx, "POST", "/api/v1/machines/"+url.PathEscape(got.SystemID)+"/actions/deploy",
 						api.ActionRequest{OSystem: "ubuntu", DistroSeries: "noble"}, nil)
 				})
 			case m.Status == lifecycle.Deployed:
 				done++
 			}
-		}
-		if err := g.Wait(); err != nil {
-			return err
+			if !sent {
+				return failed(done)
+			}
 		}
 		draw(cfg, page.Machines, dc, time.Since(began), false)
 		if done == cfg.Machines {
+			if err := stop(nil); err != nil {
+				return err
+			}
 			draw(cfg, page.Machines, dc, time.Since(began), true)
 			fmt.Fprintf(cfg.Out, "\n%d machines New → Deployed in %s (from power-on to the last deployment-done)\n", cfg.Machines, time.Since(began).Round(10*time.Millisecond))
+			st := dc.Stats()
+			fmt.Fprintf(cfg.Out, "network boots retried: DHCP timeouts %d, DHCP NAKs %d, TFTP errors %d, HTTP errors %d; rack's boot lookup failed: configs without a token %d, enlistments of known machines %d; other %d\n",
+				st.DHCPTimeouts, st.DHCPNAKs, st.TFTPErrors, st.HTTPErrors, st.Tokenless, st.StaleEnlist, st.Other)
 			return summary(ctx, c, cfg.Out, page.Machines)
 		}
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("simdc demo: %d of %d machines deployed after %s: %w", done, cfg.Machines, time.Since(began).Round(time.Second), ctx.Err())
+		case <-gctx.Done(): // an action failed, or the time is up
+			return failed(done)
 		case <-tick.C:
 		}
 	}

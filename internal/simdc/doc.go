@@ -21,13 +21,17 @@
 // the region's boot config (rendered by package pxe from the rack's view of
 // the region) tells it, so the simulation exercises the real flow.
 //
-// Rack is the seam to the rack controller: the addresses a machine's
-// firmware needs (the DHCP server the relay forwards to, the TFTP port on
-// the next-server). InProcessRack provides them until rackd exists: a
-// dhcpsrv.Server and pxe's TFTP and HTTP servers on loopback ports,
-// configured from the region's API (subnets, dynamic ranges, machines and
-// their statuses) with an administrator's API key. rackd replaces it by
-// running with the relay's port and reporting its own addresses.
+// The rack is a real one: internal/rack's Service, what `rackd serve`
+// runs. RegisterRack registers it with the region over the rack RPC (the
+// shared secret's HMAC proof) and returns its rackd config for serving the
+// simulated segment on loopback (DHCP on one socket answering the relay,
+// TFTP and HTTP boot on loopback ports, the loopback interface counted as
+// its own); SetupRegion gives the region the loopback subnet with the rack
+// as primary DHCP rack and the boot resources its image cache syncs; the
+// rack gets its config, each machine's boot purpose and machine tokens
+// through the rack RPC, and the region powers the machines through it.
+// RunRack runs it in-process; cmd/ironkit-demo runs it as a separate
+// process. Rack (RackOf) is what the machines' firmware needs to find it.
 //
 // The package is internal because it wires the region's wire types
 // (internal/region/api) and stands in for an internal service (the rack);

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +22,7 @@ import (
 
 // Rack is what a machine's firmware needs to know about the rack serving
 // its segment beyond what DHCP tells it: the seam between the simulated
-// machines and whichever rack serves them (InProcessRack now, rackd next).
+// machines and the rack serving them (rackd: RegisterRack, RackOf).
 type Rack struct {
 	// DHCP is the rack's DHCP server; the segment's Relay forwards to it,
 	// and the server must send its replies to the relay's port.
@@ -40,7 +38,8 @@ type Firmware string
 // Firmware kinds.
 const (
 	// FirmwarePXELINUX is a BIOS PXE ROM loading lpxelinux.0 over TFTP,
-	// which reads pxelinux.cfg/01-<mac> and the kernel and initrd over TFTP.
+	// which reads pxelinux.cfg/01-<mac> over TFTP and the kernel and
+	// initrd over TFTP or, for http:// paths, over HTTP.
 	FirmwarePXELINUX Firmware = "pxelinux"
 	// FirmwareIPXE is an iPXE ROM: DHCP with user class iPXE, the script
 	// URL from the reply, the per-MAC script it chains to, kernel and
@@ -158,7 +157,9 @@ func (m *Machine) ipxe(ctx context.Context, url string) (bootConfig, error) {
 					cfg.Initrd = args[0]
 				}
 			case "boot":
-				return m.loadKernel(ctx, cfg, m.httpGet)
+				return m.loadKernel(ctx, cfg, func(ctx context.Context, url string) (int64, error) {
+					return m.httpFetch(ctx, url, io.Discard)
+				})
 			}
 		}
 		if next == "" {
@@ -194,18 +195,19 @@ func parseCmdline(words []string) map[string]string {
 	return out
 }
 
-// loadKernel fetches kernel and initrd and reads the purpose off the
-// command line.
-func (m *Machine) loadKernel(ctx context.Context, cfg bootConfig, get func(context.Context, string) ([]byte, error)) (bootConfig, error) {
+// loadKernel fetches kernel and initrd (into memory the machine then
+// boots: read, counted, dropped) and reads the purpose off the command
+// line.
+func (m *Machine) loadKernel(ctx context.Context, cfg bootConfig, load func(context.Context, string) (int64, error)) (bootConfig, error) {
 	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
 		if f == "" {
 			return cfg, fmt.Errorf("boot config names no kernel or initrd (kernel %q, initrd %q)", cfg.Kernel, cfg.Initrd)
 		}
-		b, err := get(ctx, f)
+		n, err := load(ctx, f)
 		if err != nil {
 			return cfg, fmt.Errorf("load %s: %w", f, err)
 		}
-		cfg.Bytes += int64(len(b))
+		cfg.Bytes += n
 	}
 	p := pxe.Purpose(cfg.Args["ironkit.purpose"])
 	if p == "" {
@@ -220,6 +222,13 @@ func (m *Machine) pxelinux(ctx context.Context, next net.IP, loader string) (boo
 	var cfg bootConfig
 	addr := net.JoinHostPort(next.String(), strconv.Itoa(m.dc.rack.TFTPPort))
 	get := func(ctx context.Context, name string) ([]byte, error) { return m.tftpGet(ctx, addr, name) }
+	load := func(ctx context.Context, name string) (int64, error) {
+		if strings.HasPrefix(name, "http://") {
+			return m.httpFetch(ctx, name, io.Discard) // lpxelinux.0 reads http:// paths
+		}
+		b, err := m.tftpGet(ctx, addr, name)
+		return int64(len(b)), err
+	}
 	b, err := get(ctx, loader)
 	if err != nil {
 		return cfg, fmt.Errorf("pxe loader: %w", err)
@@ -257,7 +266,7 @@ func (m *Machine) pxelinux(ctx context.Context, next net.IP, loader string) (boo
 			cfg.Args = parseCmdline(f[1:])
 		}
 	}
-	return m.loadKernel(ctx, cfg, get)
+	return m.loadKernel(ctx, cfg, load)
 }
 
 // tftpGet reads name from addr; pin's client has no context, so the
@@ -306,7 +315,27 @@ func (m *Machine) httpGet(ctx context.Context, url string) ([]byte, error) {
 	return b, nil
 }
 
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+// httpFetch streams url into w (bounded by the datacenter's HTTP
+// timeout) and returns the byte count.
+func (m *Machine) httpFetch(ctx context.Context, url string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := m.dc.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return 0, fmt.Errorf("GET %s: HTTP %d: %s", url, resp.StatusCode, b)
+	}
+	buf := m.dc.bufs.Get().(*[]byte)
+	defer m.dc.bufs.Put(buf)
+	n, err := io.CopyBuffer(w, struct{ io.Reader }{resp.Body}, *buf)
+	if err != nil {
+		return n, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return n, nil
 }

@@ -3,6 +3,8 @@ package simdc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +155,10 @@ func (m *Machine) run(ctx context.Context) {
 		}
 	}
 	defer stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	// powersim has no power-off callback: poll the chassis (a quarter
+	// second is quicker than any real BMC, and 1,000 machines polling
+	// cost little).
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -179,6 +184,7 @@ func (m *Machine) run(ctx context.Context) {
 // boot is one power-on: firmware, then whatever the boot config says.
 func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	device := b.Device
+	reboots := 0
 	for ctx.Err() == nil {
 		if device != powersim.DevicePXE {
 			m.bootDisk(ctx)
@@ -216,6 +222,14 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 				m.setPhase(PhaseOff, nil)
 				m.sim.PowerOff()
 				return
+			}
+			if errors.Is(err, errKnown) && reboots < m.dc.cfg.NetbootAttempts {
+				// The rack rendered an enlistment from its cached config
+				// (its boot lookup failed) for a machine the region
+				// knows: reboot into the network boot, which asks again.
+				m.dc.stats.staleEnlist.Add(1)
+				reboots++
+				continue
 			}
 		case pxe.Commission:
 			_, erase := cfg.Args["ironkit.erase"]
@@ -256,12 +270,30 @@ func (m *Machine) boot(ctx context.Context, b powersim.Boot) {
 	}
 }
 
+var (
+	errTokenless = errors.New("no machine token")
+	errKnown     = errors.New("the region knows this machine already")
+)
+
+// needsToken are the purposes whose ephemeral environment uses the
+// metadata API with a machine token.
+var needsToken = map[pxe.Purpose]bool{pxe.Commission: true, pxe.Deploy: true, pxe.Rescue: true}
+
 // netbootRetrying is the firmware's retry loop: PXE ROMs try again a few
 // times before giving up on the network boot.
 func (m *Machine) netbootRetrying(ctx context.Context) (bootConfig, error) {
 	var errs []error
 	for attempt := range m.dc.cfg.NetbootAttempts {
 		cfg, err := m.netboot(ctx)
+		if err == nil && needsToken[cfg.Purpose] && cfg.Args["ironkit.token"] == "" {
+			// The rack rendered the config without the region (its boot
+			// lookup failed): the ephemeral environment could not reach
+			// the metadata API, so it reboots into the network boot.
+			err = fmt.Errorf("the %s boot config has no ironkit.token (the rack could not ask the region): %w", cfg.Purpose, errTokenless)
+		}
+		if err != nil && ctx.Err() == nil {
+			m.dc.stats.count(err)
+		}
 		m.mu.Lock()
 		m.boots++
 		m.fetched += cfg.Bytes
@@ -371,6 +403,9 @@ func (e *ephemeral) enlist(ctx context.Context) error {
 	var got api.Machine
 	err := e.call(ctx, "POST", "/enlist", api.Enlist{Hostname: s.Hostname, Architecture: "amd64/generic", MACAddresses: macs,
 		PowerType: e.m.bmc.DriverName(), PowerParameters: e.m.bmc.DriverParams()}, &got)
+	if errors.Is(err, ErrRegion) && strings.Contains(err.Error(), "HTTP 409") {
+		return fmt.Errorf("enlist: %w: %w", errKnown, err)
+	}
 	if err != nil {
 		return fmt.Errorf("enlist: %w", err)
 	}
@@ -441,11 +476,12 @@ func (e *ephemeral) deploy(ctx context.Context) error {
 	if err := e.call(ctx, "GET", "/deploy", nil, &di); err != nil {
 		return fmt.Errorf("deploy instructions: %w", err)
 	}
-	img, err := e.m.httpGet(ctx, di.ImageURL)
+	h := sha256.New()
+	size, err := e.m.httpFetch(ctx, di.ImageURL, h)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	sum := sha256Hex(img)
+	sum := hex.EncodeToString(h.Sum(nil))
 	if di.ImageSHA256 != "" && sum != di.ImageSHA256 {
 		return fmt.Errorf("image %s: sha256 %s, the region said %s", di.ImageURL, sum, di.ImageSHA256)
 	}
@@ -460,9 +496,9 @@ func (e *ephemeral) deploy(ctx context.Context) error {
 	}
 	e.m.mu.Lock()
 	e.m.disk = disk{imageSHA256: sum, metadataURL: e.url, token: e.token}
-	e.m.fetched += int64(len(img))
+	e.m.fetched += size
 	e.m.mu.Unlock()
-	return e.signal(ctx, "installed", fmt.Sprintf("wrote %d bytes of %s/%s to %s", len(img), di.OSystem, di.DistroSeries, di.DiskLayout.BootDisk))
+	return e.signal(ctx, "installed", fmt.Sprintf("wrote %d bytes of %s/%s to %s", size, di.OSystem, di.DistroSeries, di.DiskLayout.BootDisk))
 }
 
 func (e *ephemeral) signal(ctx context.Context, status, log string) error {

@@ -3,9 +3,6 @@ package simdc
 import (
 	"reflect"
 	"testing"
-
-	"github.com/ironkit/ironkit/lifecycle"
-	"github.com/ironkit/ironkit/pxe"
 )
 
 func TestDropOptions(t *testing.T) {
@@ -39,27 +36,6 @@ func TestSystemIDFromURL(t *testing.T) {
 	} {
 		if got := systemIDFromURL(in); got != want {
 			t.Errorf("systemIDFromURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// The purpose table renders with pxe's own renderer for both loaders the
-// simulated firmware reads: every rule is a valid boot config.
-func TestStatusPurposesRender(t *testing.T) {
-	r, err := pxe.NewRenderer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for st, rule := range StatusPurposes {
-		if _, err := lifecycle.ParseStatus(string(st)); err != nil {
-			t.Errorf("StatusPurposes has unknown status %q", st)
-		}
-		for _, l := range []pxe.Loader{pxe.IPXE, pxe.PXELINUX} {
-			p := pxe.BootParams{Purpose: rule.Purpose, Extra: rule.Extra, Platform: pxe.Platform{Arch: pxe.AMD64, Firmware: pxe.BIOS},
-				ServerURL: "http://127.0.0.1:1", Kernel: EphemeralKernel, Initrd: EphemeralInitrd}
-			if _, err := r.Render(l, p); err != nil {
-				t.Errorf("%s with %s: %v", st, l, err)
-			}
 		}
 	}
 }

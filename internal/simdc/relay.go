@@ -15,6 +15,9 @@ import (
 // deadline.
 var ErrNoReply = errors.New("simdc: no DHCP reply")
 
+// ErrNAK is a DHCP NAK (the firmware starts over with a DISCOVER).
+var ErrNAK = errors.New("simdc: DHCP NAK")
+
 // Relay is the simulated segment's DHCP relay agent: every machine's
 // broadcast reaches it, it forwards the packet to the rack's DHCP server
 // with giaddr 127.0.0.1 and hands each reply back to the machine waiting
@@ -107,7 +110,7 @@ func (r *Relay) exchange(ctx context.Context, server *net.UDPAddr, p *dhcpv4.DHC
 			_ = send()
 		case reply := <-ch:
 			if reply.MessageType() == dhcpv4.MessageTypeNak {
-				return nil, fmt.Errorf("simdc: DHCP NAK for %s: %s", p.ClientHWAddr, reply.Message())
+				return nil, fmt.Errorf("%w for %s: %s", ErrNAK, p.ClientHWAddr, reply.Message())
 			}
 			if reply.MessageType() == want {
 				return reply, nil

@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/ironkit/ironkit/internal/config"
+	"github.com/ironkit/ironkit/internal/rack"
 	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/api"
 	"github.com/ironkit/ironkit/internal/region/auth"
+	"github.com/ironkit/ironkit/internal/region/rackrpc"
 	"github.com/ironkit/ironkit/internal/simdc"
 	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/lifecycle"
@@ -35,6 +36,8 @@ type client struct {
 	base string
 	key  string
 	http *http.Client
+	// secret is the region's rack shared secret.
+	secret string
 }
 
 func (c client) do(method, path string, body, out any) (int, []byte) {
@@ -92,7 +95,12 @@ func (w tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b)
 
 // startRegion runs a region on SQLite on a loopback port and returns an
 // administrator's client.
-func startRegion(t *testing.T) client {
+func startRegion(t *testing.T) client { return newRegion(t, false) }
+
+// newRegion runs a region on SQLite on a loopback port, with the rack RPC
+// (/rpc/v1, power through racks) when withRacks, and returns an
+// administrator's client.
+func newRegion(t *testing.T, withRacks bool) client {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Database = filepath.Join(t.TempDir(), "region.db")
@@ -101,9 +109,26 @@ func startRegion(t *testing.T) client {
 	cfg.Jobs.SweepInterval = config.Duration(time.Second)
 	ctx := context.Background()
 	hasher := auth.Hasher{Time: 1, MemoryKiB: 64, Threads: 1}
-	svc, err := region.Open(ctx, cfg, region.Options{Hasher: hasher, Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelError}))})
+	opts := region.Options{Hasher: hasher, Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelError}))}
+	var svc *region.Service
+	var rpcSrv *rackrpc.Server
+	var err error
+	if withRacks {
+		svc, rpcSrv, err = rackrpc.OpenRegion(ctx, cfg, opts, rackrpc.Config{PollInterval: 20 * time.Millisecond, NoAddressProbe: true})
+	} else {
+		svc, err = region.Open(ctx, cfg, opts)
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	var secret string
+	if withRacks {
+		if _, err := region.Init(ctx, svc.Store()); err != nil {
+			t.Fatal(err)
+		}
+		if secret, err = region.RackSecret(ctx, svc.Store()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := region.CreateAdmin(ctx, svc.Store(), hasher, "admin", "admin@example.com", "admin-password"); err != nil {
 		t.Fatal(err)
@@ -118,6 +143,9 @@ func startRegion(t *testing.T) client {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	t.Cleanup(func() {
 		hc.CloseIdleConnections()
+		if rpcSrv != nil {
+			rpcSrv.Stop()
+		}
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("region Serve: %v", err)
@@ -128,24 +156,8 @@ func startRegion(t *testing.T) client {
 	var login api.LoginReply
 	c.must("POST", "/api/v1/login", api.Login{Username: "admin", Password: "admin-password"}, &login, 201)
 	c.key = login.APIKey.Key
+	c.secret = secret
 	return c
-}
-
-// loopbackNetwork gives the region the subnet the in-process rack serves.
-func loopbackNetwork(t *testing.T, c client) {
-	var f api.Fabric
-	c.must("POST", "/api/v1/fabrics", api.Fabric{Name: "sim"}, &f, 201)
-	var vlans []api.VLAN
-	c.must("GET", "/api/v1/vlans", nil, &vlans, 200)
-	var v api.VLAN
-	for _, x := range vlans {
-		if x.FabricID == f.ID {
-			v = x
-		}
-	}
-	var s api.Subnet
-	c.must("POST", "/api/v1/subnets", api.Subnet{Name: "sim-loopback", VLANID: v.ID, CIDR: "127.0.0.0/8"}, &s, 201)
-	c.must("POST", "/api/v1/ipranges", api.IPRange{SubnetID: s.ID, Type: "dynamic", StartIP: "127.10.0.1", EndIP: "127.10.3.254"}, nil, 201)
 }
 
 // uploadImage gives the region a deployable image.
@@ -163,33 +175,55 @@ func uploadImage(t *testing.T, c client, body string) {
 	}
 }
 
-// harness runs a region, the in-process rack and n simulated machines.
-func harness(t *testing.T, n int) (client, *simdc.Datacenter, *simdc.InProcessRack, *prometheus.Registry) {
-	c := startRegion(t)
-	loopbackNetwork(t, c)
+// harness runs a region, a registered rack (rack.Service in-process,
+// talking to the region over HTTP only) and n simulated machines.
+func harness(t *testing.T, n int) (client, *simdc.Datacenter, *rack.Service) {
+	c := newRegion(t, true)
 	dc, err := simdc.New(simdc.Config{Machines: n, WorkTime: 100 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	rack, err := simdc.NewInProcessRack(ctx, simdc.RackConfig{RegionURL: c.base, APIKey: c.key, RelayPort: dc.RelayPort(), Registerer: reg})
-	if err != nil {
+	fail := func(err error) {
 		cancel()
 		dc.Close()
 		t.Fatal(err)
 	}
+	f, err := simdc.RegisterRack(ctx, simdc.RackConfig{Regions: []string{c.base}, Secret: c.secret, StateDir: t.TempDir(), RelayPort: dc.RelayPort()})
+	if err != nil {
+		fail(err)
+	}
+	f.HeartbeatInterval = "200ms"
+	if err := simdc.SetupRegion(ctx, c.base, c.key, simdc.RegionSetup{RackID: f.RackID, ImageSize: 1 << 20}); err != nil {
+		fail(err)
+	}
+	svc, err := rack.New(rack.Config{File: f, Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelError})),
+		PollWait: 2 * time.Second})
+	if err != nil {
+		fail(err)
+	}
+	sim, err := simdc.RackOf(f)
+	if err != nil {
+		fail(err)
+	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := rack.Run(ctx); err != nil {
+		if err := svc.Run(ctx); err != nil {
 			t.Errorf("rack: %v", err)
 		}
 	}()
+	if err := simdc.WaitRack(ctx, c.base, c.key, f, 30*time.Second); err != nil {
+		cancel()
+		wg.Wait()
+		dc.Close()
+		t.Fatal(err)
+	}
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := dc.Run(ctx, rack.Rack()); err != nil {
+		if err := dc.Run(ctx, sim); err != nil {
 			t.Errorf("datacenter: %v", err)
 		}
 	}()
@@ -202,36 +236,12 @@ func harness(t *testing.T, n int) (client, *simdc.Datacenter, *simdc.InProcessRa
 			t.Errorf("close datacenter: %v", err)
 		}
 	})
-	return c, dc, rack, reg
-}
-
-// counter sums the samples of a counter family with label proto=proto.
-func counter(t *testing.T, reg *prometheus.Registry, name, proto string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "proto" && l.GetValue() == proto {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
+	return c, dc, svc
 }
 
 func TestEnlistCommissionDeploy(t *testing.T) {
 	const n = 20
-	c, dc, rack, reg := harness(t, n)
-	uploadImage(t, c, "a root filesystem, simulated")
+	c, dc, rk := harness(t, n)
 	start := time.Now()
 
 	// Unknown machines switched on: they enlist and switch themselves off.
@@ -315,16 +325,24 @@ func TestEnlistCommissionDeploy(t *testing.T) {
 			t.Errorf("%s: phase %s on %v err %v, want running from disk", st.Hostname, st.Phase, st.PoweredOn, st.Err)
 		}
 	}
-	// Half the machines boot with iPXE over HTTP, half with PXELINUX over
-	// TFTP: both servers carried real transfers (loader, config, kernel,
-	// initrd on every network boot).
-	for _, proto := range []string{"tftp", "http"} {
-		if got := counter(t, reg, "ironkit_pxe_sent_bytes_total", proto); got < float64(n/2*3*(5<<20)) {
-			t.Errorf("%s sent %.0f bytes, want at least three boots of kernel and initrd for %d machines", proto, got, n/2)
+	// Half the machines boot with iPXE, half with PXELINUX: every network
+	// boot fetched its loader or script, its config, the kernel and the
+	// initrd from the rack (enlist, commission, deploy: at least three).
+	fetched := map[simdc.Firmware]int64{}
+	for _, m := range dc.Machines() {
+		fetched[m.Spec().Firmware] += m.Status().Fetched
+	}
+	for _, fw := range []simdc.Firmware{simdc.FirmwareIPXE, simdc.FirmwarePXELINUX} {
+		if got := fetched[fw]; got < int64(n/2*3*(5<<20)) {
+			t.Errorf("%s machines fetched %d bytes, want at least three boots of kernel and initrd for %d machines", fw, got, n/2)
 		}
 	}
-	if leases := rack.DHCP().Leases(); len(leases) < n {
-		t.Errorf("%d DHCP leases, want at least %d", len(leases), n)
+	leases := 0
+	for _, srv := range rk.DHCPServers() {
+		leases += len(srv.Leases())
+	}
+	if leases < n {
+		t.Errorf("%d DHCP leases on the rack, want at least %d", leases, n)
 	}
 
 	// Release two with disk erasure: the ephemeral environment erases and

@@ -2,11 +2,11 @@ package rackrpc
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -49,35 +49,6 @@ func tokenStatuses(phase []lifecycle.Status) string {
 // ErrNotServing is a boot lookup from a rack that does not serve the VLAN
 // the machine boots on.
 var ErrNotServing = errors.New("rackrpc: the rack does not serve the machine's VLAN")
-
-// bootArgs go on the ephemeral environment's kernel command line besides
-// the purpose, by status (data, not code): what a "commission" boot does
-// when the machine is testing or erasing its disks.
-var bootArgs = map[lifecycle.Status][]string{
-	lifecycle.Testing:     {"ironkit.test=1"},
-	lifecycle.DiskErasing: {"ironkit.erase=1"},
-}
-
-// installedSinceDeploy reports whether the machine signalled "installed"
-// after it last entered Deploying: the image is on its disk, so it boots
-// from the disk (purpose local) while the installed system comes up and
-// signals "booted". Netbooting the deployment again would loop.
-func installedSinceDeploy(ctx context.Context, st *store.Store, systemID string) (bool, error) {
-	evs, err := st.Events(ctx, systemID)
-	if err != nil {
-		return false, err
-	}
-	var deploy, installed int64
-	for _, e := range evs {
-		switch {
-		case e.To == lifecycle.Deploying && e.From != lifecycle.Deploying:
-			deploy = e.ID
-		case e.Type == "installed":
-			installed = e.ID
-		}
-	}
-	return installed > deploy, nil
-}
 
 // bootPurpose is how a machine in status st boots.
 func bootPurpose(st lifecycle.Status) string {
@@ -151,18 +122,9 @@ func (s *Server) BootForRack(ctx context.Context, rack int64, mac net.HardwareAd
 		}
 	}
 	out := rpc.BootReply{Known: true, BootMachine: rpc.BootMachine{MAC: mac.String(), SystemID: m.SystemID,
-		Hostname: m.Hostname, Purpose: bootPurpose(m.Status)}, Args: slices.Clone(bootArgs[m.Status])}
-	if m.Status == lifecycle.Deploying {
-		done, err := installedSinceDeploy(ctx, st, m.SystemID)
-		if err != nil {
-			return rpc.BootReply{}, err
-		}
-		if done {
-			// No token either: minting one would revoke the one the
-			// installed system phones home with.
-			out.Purpose = "local"
-			return out, nil
-		}
+		Hostname: m.Hostname, Purpose: bootPurpose(m.Status)}}
+	if local, err := s.bootDetails(ctx, m, &out); err != nil || local {
+		return out, err
 	}
 	phase, ok := tokenPhases[m.Status]
 	if !ok {
@@ -185,6 +147,36 @@ func (s *Server) BootForRack(ctx context.Context, rack int64, mac net.HardwareAd
 	}
 	out.Token, out.MetadataPath = tok, "/api/v1/metadata/"+m.SystemID
 	return out, nil
+}
+
+// extraOf is what the ephemeral environment does besides its purpose, by
+// status: the kernel command line words the rack renders (data, not code).
+var extraOf = map[lifecycle.Status][]string{
+	lifecycle.Testing:     {"ironkit.test=1"},
+	lifecycle.DiskErasing: {"ironkit.erase=1"},
+}
+
+// bootDetails adds the status's kernel command line words to out and, for
+// a deploying machine whose ephemeral environment signalled "installed"
+// after its latest deploy, turns the boot local (the installed system
+// boots from disk, as MAAS stops netbooting a deployed machine); local
+// reports the latter (no token is minted then).
+func (s *Server) bootDetails(ctx context.Context, m *store.Machine, out *rpc.BootReply) (local bool, err error) {
+	out.Extra = extraOf[m.Status]
+	if m.Status != lifecycle.Deploying {
+		return false, nil
+	}
+	var types []string
+	err = s.db().NewRaw(`SELECT type FROM events WHERE system_id = ? AND type IN ('deploy', 'installed') ORDER BY id DESC LIMIT 1`,
+		m.SystemID).Scan(ctx, &types)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("rackrpc: machine %s: latest deploy event: %w", m.SystemID, err)
+	}
+	if len(types) == 1 && types[0] == "installed" {
+		out.Purpose = "local"
+		return true, nil
+	}
+	return false, nil
 }
 
 // servesBoot checks that rack may answer for machine m booting from mac.

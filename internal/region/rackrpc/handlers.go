@@ -3,7 +3,9 @@ package rackrpc
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -259,6 +261,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	for {
+		woken := s.wake.commands(rack)
 		cmds, err := s.claim(ctx, rack)
 		if err != nil && ctx.Err() == nil {
 			writeErr(w, http.StatusInternalServerError, "internal", err.Error())
@@ -275,33 +278,34 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, rack int64) {
 		case <-s.stopped:
 			writeJSON(w, http.StatusOK, []rpc.Command{})
 			return
+		case <-woken:
 		case <-t.C:
 		}
 	}
 }
 
+// claim hands out up to 16 of the rack's pending commands in one
+// statement: the outer state check makes a row another region claimed
+// meanwhile drop out (PostgreSQL rechecks it on the locked row; SQLite
+// writes one at a time), so each command is delivered once.
 func (s *Server) claim(ctx context.Context, rack int64) ([]rpc.Command, error) {
-	db := s.db()
 	var rows []commandRow
 	now := time.Now().UTC()
-	if err := db.NewSelect().Table("rack_commands").Column("id", "kind", "args", "state", "deadline", "result", "error").
-		Where("rack_id = ? AND state = ? AND deadline > ?", rack, statePending, now).Order("id").Limit(16).Scan(ctx, &rows); err != nil {
+	err := s.db().NewRaw(`UPDATE rack_commands SET state = ? WHERE state = ? AND id IN (
+		SELECT id FROM rack_commands WHERE rack_id = ? AND state = ? AND deadline > ? ORDER BY id LIMIT 16)
+		RETURNING id, kind, args, state, deadline, result, error`,
+		stateDelivered, statePending, rack, statePending, now).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	var out []rpc.Command
+	slices.SortFunc(rows, func(a, b commandRow) int { return cmp.Compare(a.ID, b.ID) })
+	out := make([]rpc.Command, 0, len(rows))
 	for _, c := range rows {
-		res, err := db.NewUpdate().Table("rack_commands").Set("state = ?", stateDelivered).
-			Where("id = ? AND state = ?", c.ID, statePending).Exec(ctx)
-		if err != nil {
-			return out, err
+		cmd := rpc.Command{ID: c.ID, Kind: c.Kind, Deadline: c.Deadline}
+		if c.Args != "" {
+			cmd.Args = json.RawMessage(c.Args)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			cmd := rpc.Command{ID: c.ID, Kind: c.Kind, Deadline: c.Deadline}
-			if c.Args != "" {
-				cmd.Args = json.RawMessage(c.Args)
-			}
-			out = append(out, cmd)
-		}
+		out = append(out, cmd)
 	}
 	return out, nil
 }
@@ -323,6 +327,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request, rack int64) {
 			writeErr(w, http.StatusInternalServerError, "internal", err.Error())
 			return
 		}
+		s.wake.result(res.ID)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -416,13 +421,18 @@ func (s *Server) Enqueue(ctx context.Context, rack int64, kind string, args any)
 	if err != nil {
 		return 0, fmt.Errorf("rackrpc: enqueue %s for rack %d: %w", kind, rack, err)
 	}
+	s.wake.enqueued(rack)
 	return id, nil
 }
 
 // Wait waits for command id's result until ctx ends or its deadline passes.
 func (s *Server) Wait(ctx context.Context, id int64) (rpc.Result, error) {
-	t := time.NewTicker(s.cfg.PollInterval)
+	// A result stored by this region wakes the waiter at once; one stored
+	// by another region (the rack's call reached it) is read on the tick.
+	t := time.NewTicker(10 * s.cfg.PollInterval)
 	defer t.Stop()
+	woken := s.wake.waitResult(id)
+	defer s.wake.forget(id)
 	for {
 		var c commandRow
 		if err := s.db().NewSelect().Table("rack_commands").Column("id", "kind", "args", "state", "deadline", "result", "error").
@@ -444,6 +454,8 @@ func (s *Server) Wait(ctx context.Context, id int64) (rpc.Result, error) {
 		select {
 		case <-ctx.Done():
 			return rpc.Result{}, ctx.Err()
+		case <-woken:
+			woken = s.wake.waitResult(id)
 		case <-t.C:
 		}
 	}

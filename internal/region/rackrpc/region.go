@@ -23,7 +23,10 @@ func OpenRegion(ctx context.Context, rc config.Config, o region.Options, cfg Con
 	if err != nil {
 		return nil, nil, err
 	}
-	o.RPC, o.Power, o.Prober, o.RackCommands = s, s, s, s
+	o.RPC, o.Power, o.RackCommands = s, s, s
+	if !cfg.NoAddressProbe {
+		o.Prober = s
+	}
 	svc, err := region.Open(ctx, rc, o)
 	if err != nil {
 		return nil, nil, err

@@ -77,13 +77,19 @@ type Config struct {
 	// PollWait is the longest a command long-poll waits (25s); a rack may
 	// ask for less with ?wait=.
 	PollWait time.Duration
-	// PollInterval is how often a waiting poll or result wait rereads the
-	// database (100ms).
+	// PollInterval is how often a waiting poll rereads the database
+	// (100ms), and a result wait every 10 PollIntervals; commands enqueued
+	// and results stored by this region wake them at once.
 	PollInterval time.Duration
 	// DeadAfter without a heartbeat marks a rack dead (30s).
 	DeadAfter time.Duration
 	// CommandTimeout bounds a command from insert to result (60s).
 	CommandTimeout time.Duration
+	// NoAddressProbe leaves the region OpenRegion builds without an
+	// address-conflict prober (racks pinging the addresses a deployment
+	// claims): for networks where every address answers, such as the
+	// simulated datacenter's 127.0.0.0/8 (Linux answers for all of it).
+	NoAddressProbe bool
 	// RevisionTTL bounds how long a cached config revision is trusted
 	// without a change notification (30s; see revision.go).
 	RevisionTTL time.Duration
@@ -121,6 +127,10 @@ type Server struct {
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 	rev        revCache
+
+	// wake lets long-polls and result waiters in this process reread
+	// the database as soon as a command is enqueued or answered here.
+	wake wakeup
 
 	mu  sync.RWMutex
 	st  *store.Store
@@ -329,3 +339,69 @@ func digest(v any) string {
 type bunTx = bun.Tx
 
 func bunIn(v any) any { return bun.In(v) }
+
+// wakeup wakes this process's command long-polls (per rack) and result
+// waiters (per command) when this process enqueues a command or stores a
+// result, instead of at their next PollInterval tick. Other regions'
+// pollers still find the rows on their own ticks: the database stays the
+// only shared state.
+type wakeup struct {
+	mu      sync.Mutex
+	racks   map[int64]chan struct{}
+	results map[int64]chan struct{}
+}
+
+// commands returns a channel closed at the next enqueue for rack.
+func (w *wakeup) commands(rack int64) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.racks == nil {
+		w.racks = map[int64]chan struct{}{}
+	}
+	ch, ok := w.racks[rack]
+	if !ok {
+		ch = make(chan struct{})
+		w.racks[rack] = ch
+	}
+	return ch
+}
+
+func (w *wakeup) enqueued(rack int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch, ok := w.racks[rack]; ok {
+		close(ch)
+		delete(w.racks, rack)
+	}
+}
+
+// waitResult returns a channel closed when command id's result is stored
+// here; forget drops it.
+func (w *wakeup) waitResult(id int64) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.results == nil {
+		w.results = map[int64]chan struct{}{}
+	}
+	ch, ok := w.results[id]
+	if !ok {
+		ch = make(chan struct{})
+		w.results[id] = ch
+	}
+	return ch
+}
+
+func (w *wakeup) result(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ch, ok := w.results[id]; ok {
+		close(ch)
+		delete(w.results, id)
+	}
+}
+
+func (w *wakeup) forget(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.results, id)
+}
