@@ -151,26 +151,11 @@ deploy)
 	want=$(json_str /tmp/deploy image_sha256)
 	disk=$(json_str /tmp/deploy boot_disk)
 	# The rack that booted us first (its image cache), the region second.
-	rack=$(arg ironkit.rack_url)
-	imgpath=$(json_str /tmp/deploy image_path)
-	from=""
-	if [ -n "$rack" ] && [ -n "$imgpath" ]; then
-		log "writing ${rack%/}/$imgpath (rack) to /dev/$disk"
-		if fetch "${rack%/}/$imgpath" "/dev/$disk" && { [ -z "$want" ] || [ "$(cat /tmp/fetched.sha256)" = "$want" ]; }; then
-			from="${rack%/}/$imgpath"
-			log "image from the rack: $from"
-		else
-			log "the rack does not have the image (${rack%/}/$imgpath): falling back to the region"
-		fi
-	fi
-	if [ -z "$from" ]; then
-		log "writing $url (region) to /dev/$disk"
-		fetch "$url" "/dev/$disk" && from=$url && log "image from the region: $from"
-	fi
-	if [ -n "$from" ]; then
-		url=$from
+	log "writing the image to /dev/$disk"
+	if fetch_image "$(arg ironkit.rack_url)" "$(json_str /tmp/deploy image_path)" "$url" "$want" "/dev/$disk"; then
+		url=$FETCHED_FROM
 		sync
-		got=$(cat /tmp/fetched.sha256)
+		got=$(cat "$TMPD/fetched.sha256")
 		if [ -n "$want" ] && [ "$got" != "$want" ]; then
 			signal failed "image $url: sha256 $got, the region said $want"
 			finish failed-deploy
