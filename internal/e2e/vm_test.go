@@ -97,8 +97,8 @@ func (w *world) must(t *testing.T, method, path string, body, out any, want int)
 // (testdata/chassis-control) starts and stops QEMU, and the region powers
 // the machines through the rack over IPMI. Each VM PXE-boots the ephemeral
 // environment (scripts/build-ephemeral.sh) to enlist, commission, deploy
-// the image scripts/build-deployed-image.sh builds, fetched from the rack's
-// image cache (which synced it from the region; which then boots from
+// the image scripts/build-deployed-image.sh builds (fetched from the rack's
+// image cache, which synced it from the region; the image then boots from
 // the disk, reads its NoCloud seed and signals "booted") and erase. The
 // per-phase timeline of each machine is logged and its order asserted.
 // It runs only with IRONKIT_E2E=1 (make test-e2e): ~6 minutes on TCG.
