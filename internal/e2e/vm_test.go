@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,7 +38,10 @@ const (
 	subnet   = "10.81.0.0/24"
 	// The deployed image's boot resource (os/arch/subarch/release/...).
 	imageOS, imageRelease = "ironkit", "e2e"
-	diskBytes             = 64 << 20
+	// imagePath is the root image in the rack's image cache (what its HTTP
+	// boot server serves once it synced the upload from the region).
+	imagePath = imageOS + "/amd64/generic/" + imageRelease + "/generic/root.img"
+	diskBytes = 64 << 20
 )
 
 // vmSpec is one machine of the test.
@@ -51,12 +55,11 @@ type vmSpec struct {
 	erase bool
 }
 
-// The UEFI machine takes the shorter release (no erase boot) to keep the
-// test within its time budget on TCG: the erase path is the rack's and
-// the region's, the same for both firmwares, and the BIOS machine runs it.
+// Both machines release with erase (one more network boot each, in
+// parallel).
 var vms = []vmSpec{
 	{name: "bios", mac: "52:54:00:81:00:01", bmcPort: 623, erase: true},
-	{name: "uefi", mac: "52:54:00:81:00:02", uefi: true, bmcPort: 624},
+	{name: "uefi", mac: "52:54:00:81:00:02", uefi: true, bmcPort: 624, erase: true},
 }
 
 // world is the region, the rack and the network the machines share.
@@ -86,15 +89,16 @@ func (w *world) must(t *testing.T, method, path string, body, out any, want int)
 
 // TestVMProvisioning is ironkit end to end: two QEMU VMs (SeaBIOS and
 // OVMF), unknown to the region, go New → Commissioning → Ready →
-// Allocated → Deploying → Deployed → Disk erasing (BIOS) or Releasing
-// (UEFI) → Ready, driven only through the region's REST API. regiond and rackd are the cmd binaries,
+// Allocated → Deploying → Deployed → Disk erasing → Ready, driven only
+// through the region's REST API. regiond and rackd are the cmd binaries,
 // in network namespaces on one bridge; the rack (registered with the
 // shared secret) serves DHCP, TFTP and HTTP boot; each VM is the chassis of
 // an OpenIPMI ipmi_sim BMC whose chassis-control program
 // (testdata/chassis-control) starts and stops QEMU, and the region powers
 // the machines through the rack over IPMI. Each VM PXE-boots the ephemeral
 // environment (scripts/build-ephemeral.sh) to enlist, commission, deploy
-// the image scripts/build-deployed-image.sh builds (which then boots from
+// the image scripts/build-deployed-image.sh builds (fetched from the rack's
+// image cache, which synced it from the region; the image then boots from
 // the disk, reads its NoCloud seed and signals "booted") and erase. The
 // per-phase timeline of each machine is logged and its order asserted.
 // It runs only with IRONKIT_E2E=1 (make test-e2e): ~6 minutes on TCG.
@@ -135,6 +139,7 @@ func TestVMProvisioning(t *testing.T) {
 	rackID := w.startRack(t)
 	w.network(t, rackID)
 	w.uploadImage(t)
+	w.waitRackImage(t)
 	t.Logf("%6s  region and rack up, network and image configured through the API", since(w.started))
 
 	// Taps first: Segment is not safe for concurrent use.
@@ -341,7 +346,7 @@ func (w *world) startRack(t *testing.T) int64 {
 	}
 	b, err := os.ReadFile(cfg)
 	must(t, err)
-	b = append(b, fmt.Appendf(nil, "boot_dir: %s\ntftp_addr: \":69\"\nhttp_addr: \":5248\"\ndhcp_interfaces: [eth0]\nrogue_dhcp_interval: \"off\"\nimages: \"off\"\n", boot)...)
+	b = append(b, fmt.Appendf(nil, "boot_dir: %s\ntftp_addr: \":69\"\nhttp_addr: \":5248\"\ndhcp_interfaces: [eth0]\nrogue_dhcp_interval: \"off\"\n", boot)...)
 	must(t, os.WriteFile(cfg, b, 0o600))
 	w.rackd = startLogged(t, w.rack.Command(context.Background(), w.bin("rackd"), "serve", "--config", cfg), filepath.Join(dir, "rackd.log"))
 
@@ -414,6 +419,67 @@ func (w *world) uploadImage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Fatalf("upload the deployed image: HTTP %d", resp.StatusCode)
+	}
+}
+
+// waitRackImage waits for the rack's image cache to sync the upload from
+// the region: its HTTP boot server serves the image at imagePath with the
+// upload's SHA-256 (what the ephemeral environment fetches first).
+func (w *world) waitRackImage(t *testing.T) {
+	t.Helper()
+	img, err := os.ReadFile(w.deployed)
+	must(t, err)
+	want := sha256.Sum256(img)
+	url := "http://" + rackIP + ":5248/" + imagePath
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		status := ""
+		resp, err := w.http.Get(url)
+		if err == nil {
+			h := sha256.New()
+			_, err = io.Copy(h, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 && bytes.Equal(h.Sum(nil), want[:]) {
+				return
+			}
+			status = resp.Status
+		} else {
+			status = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rack does not serve the uploaded image at %s 90 s after the upload (last: %s)\nrackd:\n%s", url, status, problems(w.rackd.Output()))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkImageFromRack: the machine fetched the image from the rack (its
+// HTTP boot server served the whole image to the machine's MAC, rackd's
+// request log says so) and not from the region (its console says which).
+func (m *machine) checkImageFromRack(t *testing.T) {
+	t.Helper()
+	st, err := os.Stat(m.w.deployed)
+	must(t, err)
+	var served []string
+	for _, l := range strings.Split(m.w.rackd.Output(), "\n") {
+		if strings.Contains(l, "msg=\"pxe request\"") && strings.Contains(l, "proto=http") &&
+			strings.Contains(l, "file=/"+imagePath+" ") && strings.Contains(l, "mac="+m.spec.mac+" ") {
+			served = append(served, l)
+		}
+	}
+	full := false
+	for _, l := range served {
+		full = full || (strings.Contains(l, " status=200 ") && strings.Contains(l, fmt.Sprintf(" bytes=%d ", st.Size())))
+	}
+	if !full {
+		t.Errorf("rackd's log has no full (%d bytes, 200) HTTP transfer of /%s to %s; its requests for it: %q", st.Size(), imagePath, m.spec.mac, served)
+	}
+	s := m.serialLog()
+	if !strings.Contains(s, "ironkit-ephemeral: image from the rack: http://"+rackIP+":5248/"+imagePath) {
+		t.Errorf("the serial console does not say the image came from the rack (ironkit-ephemeral: image from the rack: …)")
+	}
+	if strings.Contains(s, "ironkit-ephemeral: image from the region") {
+		t.Errorf("the machine fell back to the region's image_url")
 	}
 }
 
@@ -503,6 +569,7 @@ func (w *world) provision(t *testing.T, spec vmSpec, tap string) {
 		return len(evs) > 0
 	})
 	m.mark(t, "installed: image written, NoCloud seed, reboot")
+	m.checkImageFromRack(t)
 	mach = m.waitStatus(t, lifecycle.Deployed, 3*time.Minute)
 	m.mark(t, "Deployed: the image booted from disk and signalled booted")
 	m.checkDeployed(t)

@@ -28,6 +28,13 @@ const (
 	DefaultInitrd = "ephemeral/amd64/initrd.img"
 )
 
+// RackURLArg is the kernel command line argument that carries the rack's
+// HTTP boot base URL to a deployment's ephemeral environment
+// (ironkit.rack_url=http://10.0.0.2:5248): the environment fetches the
+// root image from <rack_url>/<image_path>, where image_path comes with the
+// deploy instructions and names the image in the rack's image cache.
+const RackURLArg = "ironkit.rack_url"
+
 // bootFiles picks the kernel and initrd (logical names in the image cache)
 // of the newest complete set for arch: a set that is not a bootloader set
 // and has both a kernel and an initrd, newest by completion time, then by
@@ -233,6 +240,12 @@ func (s *Service) BootParams(ctx context.Context, q pxe.BootQuery) (pxe.BootPara
 		p.ServerURL = s.cfg.File.HTTPURL
 	} else if a := s.addrFacing(q.Remote); a.IsValid() {
 		p.ServerURL = "http://" + net.JoinHostPort(a.String(), portOf(s.httpAddr(), "5248"))
+	}
+	// The ephemeral environment fetches a deployment's root image from
+	// the rack that booted it (<rack_url>/<image_path> of the deploy
+	// instructions), falling back to the region's image_url.
+	if p.ServerURL != "" && s.cfg.File.HTTPAddr != "-" && p.Purpose == pxe.Deploy {
+		p.Extra = append(p.Extra, RackURLArg+"="+strings.TrimRight(p.ServerURL, "/"))
 	}
 	return p, nil
 }

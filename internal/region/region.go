@@ -168,7 +168,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Service, error) {
 			return fail(err)
 		}
 		s.be, err = backend.New(backend.Config{Store: st, Jobs: s.runner, Power: pw, Logger: o.Logger.With("part", "backend"),
-			ImageURL: s.boot.ImageURL, PowerTypes: powerTypes})
+			RootImage: s.boot.RootImage, PowerTypes: powerTypes})
 		if err != nil {
 			return fail(err)
 		}

@@ -258,7 +258,13 @@ func TestMachineLifeOverHTTP(t *testing.T) {
 			di.ImageSHA256 == "" || !bytes.Contains(di.NetworkConfig, []byte("52:54:00:aa:00:02")) {
 			t.Fatalf("deploy instructions: %+v %s", di, di.NetworkConfig)
 		}
-		// The machine downloads the image anonymously from the region.
+		// The path of the image in a rack's image cache (what the rack's
+		// HTTP boot server serves once synced): the set's key and the file.
+		if di.ImagePath != "ubuntu/amd64/generic/noble/generic/root.tar.xz" {
+			t.Fatalf("deploy instructions: image_path %q, want ubuntu/amd64/generic/noble/generic/root.tar.xz", di.ImagePath)
+		}
+		// The fallback when the rack lacks it: the machine downloads the
+		// image anonymously from the region.
 		resp, err = http.Get(di.ImageURL)
 		if err != nil {
 			t.Fatal(err)

@@ -5,12 +5,17 @@
 # (package pxe): ironkit.purpose=enlist|commission|deploy|rescue,
 # ironkit.metadata_url= (the metadata root for enlist, the machine's own
 # …/api/v1/metadata/<system_id> otherwise), ironkit.token=, BOOTIF=,
-# ironkit.erase=1, ironkit.test=1, and optionally ironkit.ip=CIDR and
-# ironkit.gw= for a static address instead of DHCP.
+# ironkit.erase=1, ironkit.test=1, ironkit.rack_url= (the booting rack's
+# HTTP boot base URL, for a deployment), and optionally ironkit.ip=CIDR
+# and ironkit.gw= for a static address instead of DHCP.
 # scripts/ephemeral/lib.sh (log, arg, http, fetch, json_str) comes before
 # this body in /init.
 #
-# A deployment writes the image to the boot disk (verifying its SHA-256),
+# A deployment fetches the image from the rack that booted it
+# (<ironkit.rack_url>/<image_path of the deploy instructions>, from the
+# rack's image cache) and, when the rack does not have it (not synced yet,
+# image cache off, another SHA-256), from the region (image_url), logging
+# which; it writes the image to the boot disk (verifying its SHA-256),
 # then, when the image's first partition is FAT (the ESP of the images
 # scripts/build-deployed-image.sh builds), writes the cloud-init NoCloud
 # seed to /nocloud on it: meta-data, user-data, network-config (netplan v2
@@ -145,10 +150,12 @@ deploy)
 	url=$(json_str /tmp/deploy image_url)
 	want=$(json_str /tmp/deploy image_sha256)
 	disk=$(json_str /tmp/deploy boot_disk)
-	log "writing $url to /dev/$disk"
-	if fetch "$url" "/dev/$disk"; then
+	# The rack that booted us first (its image cache), the region second.
+	log "writing the image to /dev/$disk"
+	if fetch_image "$(arg ironkit.rack_url)" "$(json_str /tmp/deploy image_path)" "$url" "$want" "/dev/$disk"; then
+		url=$FETCHED_FROM
 		sync
-		got=$(cat /tmp/fetched.sha256)
+		got=$(cat "$TMPD/fetched.sha256")
 		if [ -n "$want" ] && [ "$got" != "$want" ]; then
 			signal failed "image $url: sha256 $got, the region said $want"
 			finish failed-deploy

@@ -412,8 +412,9 @@ type Signal struct {
 
 // DeployInstructions tell the ephemeral environment what to install.
 type DeployInstructions struct {
-	ImageURL      string          `json:"image_url"`
+	ImageURL      string          `json:"image_url" doc:"the root image on the region (the fallback when the rack that booted the machine does not have it)"`
 	ImageSHA256   string          `json:"image_sha256,omitempty"`
+	ImagePath     string          `json:"image_path,omitempty" doc:"the root image's path on the HTTP boot server of the rack that booted the machine (<os>/<arch>/<subarch>/<release>/<flavour>/<file>, served from the rack's image cache); the ephemeral environment fetches <ironkit.rack_url>/<image_path> first, verifies image_sha256, and falls back to image_url"`
 	OSystem       string          `json:"osystem"`
 	DistroSeries  string          `json:"distro_series"`
 	DiskLayout    DiskLayout      `json:"disk_layout"`

@@ -76,6 +76,10 @@ type Config struct {
 	// (bootres.Service.ImageURL); nil answers deploy instructions with an
 	// error saying no image store is configured.
 	ImageURL func(ctx context.Context, base, osystem, series, arch string) (string, string, error)
+	// RootImage, when set, is used instead of ImageURL: it also returns
+	// the image's path in a rack's image cache (bootres.Service.RootImage),
+	// which the deploy instructions carry as image_path.
+	RootImage func(ctx context.Context, base, osystem, series, arch string) (url, sum, rackPath string, err error)
 	// PowerTypes validates power types and parameters on create and update
 	// (nil: not validated; drivers report bad parameters when used).
 	PowerTypes *power.Registry
@@ -105,6 +109,18 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if cfg.DefaultOS == "" {
 		cfg.DefaultOS, cfg.DefaultSeries = "ubuntu", "noble"
+	}
+	if cfg.RootImage == nil && cfg.ImageURL != nil {
+		imageURL := cfg.ImageURL
+		cfg.RootImage = func(ctx context.Context, base, osystem, series, arch string) (string, string, string, error) {
+			url, sum, err := imageURL(ctx, base, osystem, series, arch)
+			return url, sum, "", err
+		}
+	}
+	if cfg.RootImage == nil {
+		cfg.RootImage = func(context.Context, string, string, string, string) (string, string, string, error) {
+			return "", "", "", fmt.Errorf("this region has no image store: set images_dir and import boot resources: %w", api.ErrConflict)
+		}
 	}
 	if cfg.ImageURL == nil {
 		cfg.ImageURL = func(context.Context, string, string, string, string) (string, string, error) {

@@ -151,12 +151,12 @@ func (b *Backend) DeployInstructions(ctx context.Context, id, base string) (api.
 		userData = "#cloud-config\n{}\n"
 	}
 	arch, _, _ := strings.Cut(m.Architecture, "/")
-	url, sum, err := b.cfg.ImageURL(ctx, base, d.OSystem, d.DistroSeries, arch)
+	url, sum, rackPath, err := b.cfg.RootImage(ctx, base, d.OSystem, d.DistroSeries, arch)
 	if err != nil {
 		return api.DeployInstructions{}, err
 	}
 	return api.DeployInstructions{
-		ImageURL: url, ImageSHA256: sum, OSystem: d.OSystem, DistroSeries: d.DistroSeries,
+		ImageURL: url, ImageSHA256: sum, ImagePath: rackPath, OSystem: d.OSystem, DistroSeries: d.DistroSeries,
 		DiskLayout:    diskLayout(m.Inventory),
 		NetworkConfig: netcfg,
 		UserData:      userData,

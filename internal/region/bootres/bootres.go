@@ -211,11 +211,21 @@ func (s *Service) snapshot() api.ImportStatus {
 var rootImageNames = []string{"root.tar.xz", "root.tgz", "squashfs", "root-image.tar.gz", "root.img"}
 
 // ImageURL resolves the root image of the newest complete set for os,
-// release and arch: base + the images handler's blob path.
+// release and arch: base + the images handler's blob path, and its SHA-256.
 func (s *Service) ImageURL(ctx context.Context, base, osName, release, arch string) (string, string, error) {
+	url, sum, _, err := s.RootImage(ctx, base, osName, release, arch)
+	return url, sum, err
+}
+
+// RootImage resolves the root image of the newest complete set for os,
+// release and arch: its URL on the region (base + the images handler's
+// blob path), its SHA-256, and its path in a rack's image cache (the set's
+// key path and the file name, "<os>/<arch>/<subarch>/<release>/<flavour>/<file>",
+// what a rack's HTTP boot server serves once it synced the set).
+func (s *Service) RootImage(ctx context.Context, base, osName, release, arch string) (url, sum, rackPath string, err error) {
 	sets, err := s.st.Catalog().ListSets(ctx)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	var best *images.Set
 	for i := range sets {
@@ -228,15 +238,15 @@ func (s *Service) ImageURL(ctx context.Context, base, osName, release, arch stri
 		}
 	}
 	if best == nil {
-		return "", "", fmt.Errorf("no complete boot resource %s/%s/%s: import or upload one (ironctl boot-resources import): %w",
+		return "", "", "", fmt.Errorf("no complete boot resource %s/%s/%s: import or upload one (ironctl boot-resources import): %w",
 			osName, release, arch, api.ErrConflict)
 	}
 	for _, n := range rootImageNames {
 		for _, f := range best.Files {
 			if f.Name == n {
-				return base + images.BlobPath(f.SHA256), f.SHA256, nil
+				return base + images.BlobPath(f.SHA256), f.SHA256, best.Key.Path() + "/" + f.Name, nil
 			}
 		}
 	}
-	return "", "", fmt.Errorf("boot resource %s version %s has no root image (%v): %w", best.Key.Path(), best.Version, rootImageNames, api.ErrConflict)
+	return "", "", "", fmt.Errorf("boot resource %s version %s has no root image (%v): %w", best.Key.Path(), best.Version, rootImageNames, api.ErrConflict)
 }
