@@ -305,7 +305,7 @@ func (s *Service) startBoot(ctx context.Context, g *errgroup.Group) error {
 		if a == "" {
 			a = ":69"
 		}
-		t := pxe.NewTFTPServer(files, pxe.WithAddr(a), pxe.WithResolver(res), pxe.WithLogger(log))
+		t := pxe.NewTFTPServer(files, pxe.WithAddr(a), pxe.WithResolver(res), pxe.WithLogger(log), pxe.WithMetrics(s.pxeMetrics))
 		if err := t.Listen(ctx); err != nil {
 			s.setHealth("tftp", "dead", err.Error())
 			return fmt.Errorf("rack: tftp on %s: %w", a, err)
@@ -314,7 +314,7 @@ func (s *Service) startBoot(ctx context.Context, g *errgroup.Group) error {
 		g.Go(func() error { return t.Serve(ctx) })
 	}
 	if a := s.cfg.File.HTTPAddr; a != "-" {
-		h := pxe.NewHTTPServer(files, pxe.WithAddr(s.httpAddr()), pxe.WithResolver(res), pxe.WithLogger(log))
+		h := pxe.NewHTTPServer(files, pxe.WithAddr(s.httpAddr()), pxe.WithResolver(res), pxe.WithLogger(log), pxe.WithMetrics(s.pxeMetrics))
 		if err := h.Listen(ctx); err != nil {
 			s.setHealth("http-boot", "dead", err.Error())
 			return fmt.Errorf("rack: http boot on %s: %w", s.httpAddr(), err)

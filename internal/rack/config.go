@@ -44,6 +44,10 @@ type File struct {
 	// RogueDHCPInterval is how often the rack looks for other DHCP servers
 	// on the interfaces it serves (default 5m; "off" never).
 	RogueDHCPInterval string `yaml:"rogue_dhcp_interval,omitempty"`
+	// MetricsAddr serves the rack's Prometheus metrics (DHCP, TFTP and
+	// HTTP boot, image cache) at /metrics on this address, e.g. ":5249";
+	// empty or "-": not served.
+	MetricsAddr string `yaml:"metrics_addr,omitempty"`
 	// Images turns the image cache off when set to "off".
 	Images string `yaml:"images,omitempty"`
 	// DHCPListen serves DHCP from one UDP socket on this address, bound to

@@ -184,7 +184,9 @@ func TestOfflineRackServesAndCatchesUp(t *testing.T) {
 	dsn := sqliteDSN(t)
 	r := nsRegion(t, regHost, dsn, "10.91.0.1:0")
 	regionAddr := strings.TrimPrefix(r.url, "http://")
-	cfg, f := nsRack(t, rackHost, r, "rack-offline", func(f *rack.File) { f.TFTPAddr, f.HTTPAddr = ":69", ":5248" })
+	cfg, f := nsRack(t, rackHost, r, "rack-offline", func(f *rack.File) {
+		f.TFTPAddr, f.HTTPAddr, f.MetricsAddr = ":69", ":5248", ":5249"
+	})
 	dhcpNetwork(t, r.svc.Store(), "10.91.0.0/24", f.RackID, 0)
 
 	p := serveRack(t, rackHost, cfg)
@@ -218,6 +220,18 @@ func TestOfflineRackServesAndCatchesUp(t *testing.T) {
 	out, err = cli.Command(context.Background(), "curl", "-sf", "--max-time", "10", "http://10.91.0.2:5248/ipxe/boot.ipxe?mac=52:54:00:aa:bb:cc&buildarch=x86_64&platform=efi").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "enlist") {
 		t.Fatalf("boot config from the offline rack: %v %q", err, out)
+	}
+	// What it served shows in its metrics: DHCP (labelled with the
+	// interfaces the server runs on), TFTP and HTTP boot.
+	out, err = cli.Command(context.Background(), "curl", "-sf", "--max-time", "10", "http://10.91.0.2:5249/metrics").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rack metrics: %v %q", err, out)
+	}
+	for _, want := range []string{`ironkit_dhcp_packets_total{direction="out",interfaces=`, `type="ACK"`,
+		`ironkit_pxe_requests_total{proto="tftp",result="ok"} 1`, `ironkit_pxe_requests_total{proto="http",result="ok"}`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rack metrics lack %s:\n%s", want, out)
+		}
 	}
 
 	// The region returns (same database, same address): the queued lease

@@ -22,21 +22,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ironkit/ironkit/dhcpsrv"
 	"github.com/ironkit/ironkit/images"
 	"github.com/ironkit/ironkit/internal/rpc"
 	"github.com/ironkit/ironkit/power"
+	"github.com/ironkit/ironkit/pxe"
 )
 
 // Version is rackd's software version.
@@ -77,12 +82,19 @@ type Service struct {
 	pollCancel context.CancelFunc
 	// rogueEvery is how often to look for other DHCP servers (0: never).
 	rogueEvery time.Duration
+	// reg holds the boot servers' and the image cache's collectors when
+	// Config.Registerer is nil; pxeMetrics are the boot servers'.
+	reg        *prometheus.Registry
+	pxeMetrics *pxe.Metrics
 
 	mu      sync.Mutex
 	current *rpc.Config
 	health  map[string]rpc.ServiceHealth
 	changed chan struct{}
 	dhcp    []*dhcpsrv.Server
+	// dhcpRegs hold the running DHCP servers' collectors, one registry
+	// per server (they are replaced whenever the servers restart).
+	dhcpRegs []*prometheus.Registry
 	// dhcpIfaces are the interfaces DHCP serves; rogue the other DHCP
 	// servers last heard there.
 	dhcpIfaces []string
@@ -156,9 +168,17 @@ func New(cfg Config) (*Service, error) {
 			s.log.Info("serving the cached config until a region answers", "revision", c.Revision)
 		}
 	}
+	s.reg = prometheus.NewRegistry()
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = s.reg
+	}
+	if s.pxeMetrics, err = pxe.NewMetrics(reg); err != nil {
+		return nil, fmt.Errorf("rack: boot server metrics: %w", err)
+	}
 	if cfg.File.Images != "off" {
 		s.cache, err = images.NewCache(images.CacheConfig{Dir: filepath.Join(cfg.File.StateDir, "images"), Regions: cfg.File.Regions,
-			RackID: fmt.Sprint(cfg.File.RackID), Logger: cfg.Logger.With("part", "images"), Registerer: cfg.Registerer,
+			RackID: fmt.Sprint(cfg.File.RackID), Logger: cfg.Logger.With("part", "images"), Registerer: reg,
 			RetryInterval: 10 * time.Second})
 		if err != nil {
 			return nil, fmt.Errorf("rack: image cache: %w", err)
@@ -253,6 +273,13 @@ func (s *Service) Run(ctx context.Context) error {
 		cancel()
 		_ = g.Wait()
 		return err
+	}
+	if a := s.cfg.File.MetricsAddr; a != "" && a != "-" {
+		if err := s.serveMetrics(ctx, g, a); err != nil {
+			cancel()
+			_ = g.Wait()
+			return err
+		}
 	}
 	if s.cache != nil {
 		g.Go(func() error {
@@ -517,7 +544,7 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 				stop()
 				wg.Wait()
 				s.mu.Lock()
-				s.dhcp, s.dhcpIfaces = nil, nil
+				s.dhcp, s.dhcpIfaces, s.dhcpRegs = nil, nil, nil
 				for _, c := range cfgs {
 					s.dhcpIfaces = append(s.dhcpIfaces, c.Interfaces...)
 				}
@@ -538,6 +565,12 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 						if p := s.cfg.File.DHCPRelayPort; p != 0 {
 							opts = append(opts, dhcpsrv.WithPorts(68, p))
 						}
+						// Each server's collectors, labelled with its
+						// interfaces, in a registry of its own: a restart
+						// replaces them instead of registering twice.
+						dreg := prometheus.NewRegistry()
+						opts = append(opts, dhcpsrv.WithRegisterer(prometheus.WrapRegistererWith(
+							prometheus.Labels{"interfaces": strings.Join(c.Interfaces, ",")}, dreg)))
 						opts = append(opts, s.cfg.DHCPOpts...)
 						srv, err := dhcpsrv.New(c, opts...)
 						if err != nil {
@@ -546,6 +579,7 @@ func (s *Service) dhcpLoop(ctx context.Context) error {
 						}
 						s.mu.Lock()
 						s.dhcp = append(s.dhcp, srv)
+						s.dhcpRegs = append(s.dhcpRegs, dreg)
 						s.mu.Unlock()
 						wg.Add(1)
 						go func() {
@@ -587,4 +621,45 @@ func (s *Service) refreshDHCPHealth() {
 		states = append(states, srv.FailoverState().String())
 	}
 	s.setHealth("dhcp", rpc.ServiceRunning, fmt.Sprintf("%d server(s), failover %v", len(srvs), states))
+}
+
+// Gather collects the rack's metrics: the boot servers' and the image
+// cache's (when Config.Registerer is nil; otherwise they are on that
+// registerer) and the running DHCP servers'. It is what metrics_addr
+// serves at /metrics.
+func (s *Service) Gather() ([]*dto.MetricFamily, error) {
+	s.mu.Lock()
+	gs := prometheus.Gatherers{s.reg}
+	for _, r := range s.dhcpRegs {
+		gs = append(gs, r)
+	}
+	s.mu.Unlock()
+	return gs.Gather()
+}
+
+// serveMetrics listens on addr and serves Gather at /metrics until ctx
+// ends.
+func (s *Service) serveMetrics(ctx context.Context, g *errgroup.Group, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.setHealth("metrics", rpc.ServiceDead, err.Error())
+		return fmt.Errorf("rack: metrics_addr %s: %w (use a free address, or - to turn metrics off)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.setHealth("metrics", rpc.ServiceRunning, ln.Addr().String())
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("rack: metrics: %w", err)
+		}
+		return nil
+	})
+	return nil
 }
