@@ -39,7 +39,9 @@ for attempt in 1 2 3 4 5; do
     "-p $port -k $D/sock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
     started=1; break
   fi
+  echo "with-postgres: attempt $attempt on port $port failed: $(tail -n 2 "$D/log" 2>/dev/null | tr '\n' ' ')"
   port=$(( 55432 + RANDOM % 1000 ))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port+1)); done
 done
 [ -n "$started" ] || { echo "with-postgres: PostgreSQL did not start:"; cat "$D/log"; exit 1; }
 
