@@ -176,22 +176,7 @@ func TestRegionsHAKillOne(t *testing.T) {
 	}
 	// Kill regiond 1 once it is working a job (its client id is in the
 	// running job's attempted_by).
-	var running []string
-	eventually(t, 20*time.Second, "a region to be running power jobs", func() bool {
-		running = nil
-		_ = st.DB().NewSelect().Table("river_job").ColumnExpr("attempted_by[array_length(attempted_by, 1)]").
-			Where("state = 'running'").Scan(ctx, &running)
-		return len(running) > 0
-	})
-	victim := -1
-	for i, p := range procs {
-		if strings.Contains(p.Output(), running[0]) {
-			victim = i
-		}
-	}
-	if victim < 0 {
-		t.Fatalf("no regiond logged River client %s", running[0])
-	}
+	victim, running := regionRunning(t, st, procs, "power", 20*time.Second)
 	procs[victim].Kill() // SIGKILL, mid-work
 	start := time.Now()
 	var left int
@@ -207,7 +192,7 @@ func TestRegionsHAKillOne(t *testing.T) {
 		}
 	}
 	t.Logf("all %d power jobs completed %s after regiond %d was killed with %d of them running (%d ran more than once)",
-		n, time.Since(start).Round(time.Millisecond), victim+1, len(running), retried)
+		n, time.Since(start).Round(time.Millisecond), victim+1, running, retried)
 	// The rack talks to regiond 1 first; if it is still up, kill it too: the
 	// rack moves on to the one left.
 	if victim != 0 {
@@ -216,4 +201,26 @@ func TestRegionsHAKillOne(t *testing.T) {
 	eventually(t, 15*time.Second, "the rack to move to another region", func() bool {
 		return strings.Contains(rk.logs.String(), "region switched")
 	})
+}
+
+// regionRunning waits until one of procs (regiond processes on st's
+// database) is running a River job of kind, and returns its index: the
+// running job's attempted_by names the River client, which each regiond
+// logs at start; and how many such jobs were running.
+func regionRunning(t *testing.T, st *store.Store, procs []*testenv.Process, kind string, d time.Duration) (int, int) {
+	t.Helper()
+	var running []string
+	eventually(t, d, "a region to be running "+kind+" jobs", func() bool {
+		running = nil
+		_ = st.DB().NewSelect().Table("river_job").ColumnExpr("attempted_by[array_length(attempted_by, 1)]").
+			Where("state = 'running' AND kind = ?", kind).Scan(context.Background(), &running)
+		return len(running) > 0
+	})
+	for i, p := range procs {
+		if strings.Contains(p.Output(), running[0]) {
+			return i, len(running)
+		}
+	}
+	t.Fatalf("no regiond logged River client %s", running[0])
+	return -1, 0
 }

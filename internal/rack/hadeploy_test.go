@@ -217,22 +217,7 @@ func TestHADeployAndRackFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var running []string
-	eventually(t, 30*time.Second, "a region to be running deploy jobs", func() bool {
-		running = nil
-		_ = st.DB().NewSelect().Table("river_job").ColumnExpr("attempted_by[array_length(attempted_by, 1)]").
-			Where("state = 'running' AND kind = 'deploy'").Scan(ctx, &running)
-		return len(running) > 0
-	})
-	victim := -1
-	for i, p := range procs {
-		if strings.Contains(p.Output(), running[0]) {
-			victim = i
-		}
-	}
-	if victim < 0 {
-		t.Fatalf("no regiond logged River client %s", running[0])
-	}
+	victim, running := regionRunning(t, st, procs, "deploy", 30*time.Second)
 	procs[victim].Kill()
 	killed := time.Now()
 	eventually(t, 80*time.Second, "every deploy job completed", func() bool {
@@ -272,7 +257,7 @@ func TestHADeployAndRackFailover(t *testing.T) {
 		}
 	}
 	t.Logf("regiond %d killed with %d deploy jobs running: all %d jobs completed %s later; all machines deployed",
-		victim+1, len(running), n, jobsDone.Round(time.Millisecond))
+		victim+1, running, n, jobsDone.Round(time.Millisecond))
 
 	// The racks talk to region 1 first; if it survived, kill it too: both
 	// racks move on to the region left, on their own.

@@ -346,62 +346,48 @@ func bunIn(v any) any { return bun.In(v) }
 // pollers still find the rows on their own ticks: the database stays the
 // only shared state.
 type wakeup struct {
-	mu      sync.Mutex
-	racks   map[int64]chan struct{}
-	results map[int64]chan struct{}
+	racks   signals // by rack id: a command was enqueued
+	results signals // by command id: its result was stored
 }
 
-// commands returns a channel closed at the next enqueue for rack.
-func (w *wakeup) commands(rack int64) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.racks == nil {
-		w.racks = map[int64]chan struct{}{}
+func (w *wakeup) commands(rack int64) <-chan struct{} { return w.racks.wait(rack) }
+func (w *wakeup) enqueued(rack int64)                 { w.racks.fire(rack) }
+func (w *wakeup) waitResult(id int64) <-chan struct{} { return w.results.wait(id) }
+func (w *wakeup) result(id int64)                     { w.results.fire(id) }
+func (w *wakeup) forget(id int64)                     { w.results.forget(id) }
+
+// signals are one-shot channels by key: wait returns a channel that the
+// next fire of its key closes.
+type signals struct {
+	mu sync.Mutex
+	ch map[int64]chan struct{}
+}
+
+func (s *signals) wait(k int64) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = map[int64]chan struct{}{}
 	}
-	ch, ok := w.racks[rack]
+	ch, ok := s.ch[k]
 	if !ok {
 		ch = make(chan struct{})
-		w.racks[rack] = ch
+		s.ch[k] = ch
 	}
 	return ch
 }
 
-func (w *wakeup) enqueued(rack int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ch, ok := w.racks[rack]; ok {
+func (s *signals) fire(k int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.ch[k]; ok {
 		close(ch)
-		delete(w.racks, rack)
+		delete(s.ch, k)
 	}
 }
 
-// waitResult returns a channel closed when command id's result is stored
-// here; forget drops it.
-func (w *wakeup) waitResult(id int64) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.results == nil {
-		w.results = map[int64]chan struct{}{}
-	}
-	ch, ok := w.results[id]
-	if !ok {
-		ch = make(chan struct{})
-		w.results[id] = ch
-	}
-	return ch
-}
-
-func (w *wakeup) result(id int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ch, ok := w.results[id]; ok {
-		close(ch)
-		delete(w.results, id)
-	}
-}
-
-func (w *wakeup) forget(id int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.results, id)
+func (s *signals) forget(k int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.ch, k)
 }
