@@ -107,18 +107,7 @@ func TestRegionsHAKillOne(t *testing.T) {
 	dsn := freshPostgres(t)
 	bin := buildRegiond(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := region.Init(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := region.RackSecret(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, secret := initRegionDB(t, dsn)
 	var urls []string
 	var procs []*testenv.Process
 	for range 3 {
@@ -223,4 +212,24 @@ func regionRunning(t *testing.T, st *store.Store, procs []*testenv.Process, kind
 	}
 	t.Fatalf("no regiond logged River client %s", running[0])
 	return -1, 0
+}
+
+// initRegionDB opens dsn, initialises the region's schema and keys, and
+// returns the store (closed at the end of the test) and the rack secret.
+func initRegionDB(t *testing.T, dsn string) (*store.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := region.Init(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := region.RackSecret(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, secret
 }

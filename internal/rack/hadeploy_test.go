@@ -16,13 +16,11 @@ import (
 	"time"
 
 	"github.com/ironkit/ironkit/internal/rack"
-	"github.com/ironkit/ironkit/internal/region"
 	"github.com/ironkit/ironkit/internal/region/jobs"
 	"github.com/ironkit/ironkit/internal/rpc"
 	"github.com/ironkit/ironkit/internal/testenv"
 	"github.com/ironkit/ironkit/lifecycle"
 	"github.com/ironkit/ironkit/power/powersim"
-	"github.com/ironkit/ironkit/store"
 )
 
 // nsForward listens on addr (ip:port, port 0 picks one) inside h's
@@ -129,18 +127,7 @@ func TestHADeployAndRackFailover(t *testing.T) {
 	dsn := freshPostgres(t)
 	bin := buildRegiond(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := region.Init(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := region.RackSecret(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, secret := initRegionDB(t, dsn)
 	seg := testenv.NewSegment(t)
 	gw := seg.AddHost(t, "10.89.0.1/24") // region forwarders and BMCs
 	hostA := seg.AddHost(t, "10.89.0.2/24")
