@@ -108,31 +108,10 @@ func TestRegionsHAKillOne(t *testing.T) {
 	bin := buildRegiond(t)
 	ctx := context.Background()
 	st, secret := initRegionDB(t, dsn)
+	addrs, procs := startRegionds(t, bin, dsn, 3)
 	var urls []string
-	var procs []*testenv.Process
-	for range 3 {
-		addr := freePort(t)
-		cmd := exec.Command(bin, "serve")
-		cmd.Env = append(os.Environ(), "IRONKIT_REGIOND_DATABASE="+dsn, "IRONKIT_REGIOND_LISTEN="+addr,
-			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=10s",
-			"IRONKIT_REGIOND_JOBS_SWEEP_INTERVAL=1s", fmt.Sprintf("IRONKIT_REGIOND_URL=http://%s", addr))
-		p := testenv.Start(t, cmd)
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("regiond %s:\n%s", addr, p.Output())
-			}
-		})
-		procs = append(procs, p)
-		urls = append(urls, "http://"+addr)
-	}
-	for _, u := range urls {
-		eventually(t, 30*time.Second, "regiond "+u+" to answer", func() bool {
-			resp, err := http.Get(u + "/api/v1/version")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil && resp.StatusCode == 200
-		})
+	for _, a := range addrs {
+		urls = append(urls, "http://"+a)
 	}
 	rk := startRack(t, urls, secret, "rack-ha", nil)
 	rk.ifs.set(lo("127.0.0.1/8"))
@@ -232,4 +211,38 @@ func initRegionDB(t *testing.T, dsn string) (*store.Store, string) {
 		t.Fatal(err)
 	}
 	return st, secret
+}
+
+// startRegionds starts n regiond processes of bin on dsn, each on its own
+// loopback port, and waits until each answers; it returns their
+// addresses (host:port) and processes.
+func startRegionds(t *testing.T, bin, dsn string, n int) ([]string, []*testenv.Process) {
+	t.Helper()
+	var addrs []string
+	var procs []*testenv.Process
+	for range n {
+		addr := freePort(t)
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "IRONKIT_REGIOND_DATABASE="+dsn, "IRONKIT_REGIOND_LISTEN="+addr,
+			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=10s",
+			"IRONKIT_REGIOND_JOBS_SWEEP_INTERVAL=1s", fmt.Sprintf("IRONKIT_REGIOND_URL=http://%s", addr))
+		p := testenv.Start(t, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("regiond %s:\n%s", addr, tail(p.Output(), 4000))
+			}
+		})
+		procs = append(procs, p)
+		addrs = append(addrs, addr)
+	}
+	for _, a := range addrs {
+		eventually(t, 30*time.Second, "regiond "+a+" to answer", func() bool {
+			resp, err := http.Get("http://" + a + "/api/v1/version")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == 200
+		})
+	}
+	return addrs, procs
 }

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -134,32 +132,10 @@ func TestHADeployAndRackFailover(t *testing.T) {
 	hostB := seg.AddHost(t, "10.89.0.3/24")
 	cli := seg.AddHost(t, "")
 
-	var urls, local []string
-	var procs []*testenv.Process
-	for range 3 {
-		addr := freePort(t)
-		cmd := exec.Command(bin, "serve")
-		cmd.Env = append(os.Environ(), "IRONKIT_REGIOND_DATABASE="+dsn, "IRONKIT_REGIOND_LISTEN="+addr,
-			"IRONKIT_REGIOND_IMAGES_DIR="+t.TempDir(), "IRONKIT_REGIOND_JOBS_RESCUE_AFTER=10s",
-			"IRONKIT_REGIOND_JOBS_SWEEP_INTERVAL=1s", fmt.Sprintf("IRONKIT_REGIOND_URL=http://%s", addr))
-		p := testenv.Start(t, cmd)
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("regiond %s:\n%s", addr, tail(p.Output(), 4000))
-			}
-		})
-		procs = append(procs, p)
-		local = append(local, "http://"+addr)
-		urls = append(urls, "http://"+nsForward(t, gw, "10.89.0.1:0", addr))
-	}
-	for _, u := range local {
-		eventually(t, 30*time.Second, "regiond "+u+" to answer", func() bool {
-			resp, err := http.Get(u + "/api/v1/version")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil && resp.StatusCode == 200
-		})
+	addrs, procs := startRegionds(t, bin, dsn, 3)
+	var urls []string
+	for _, a := range addrs {
+		urls = append(urls, "http://"+nsForward(t, gw, "10.89.0.1:0", a))
 	}
 	noBoot := func(f *rack.File) { f.TFTPAddr, f.HTTPAddr = "-", "-" }
 	cfgA, fA := nsRackAt(t, hostA, urls, secret, "ha-primary", noBoot)
@@ -220,7 +196,7 @@ func TestHADeployAndRackFailover(t *testing.T) {
 	// The ephemeral environment of each machine: its boot (rendered by a
 	// rack: boot lookup with a rack token) carries a machine token, with
 	// which it signals "installed" then "booted" to a surviving region.
-	survivor := local[(victim+1)%3]
+	survivor := "http://" + addrs[(victim+1)%3]
 	for _, id := range ids {
 		m, err := st.Machine(ctx, id)
 		if err != nil {
